@@ -1,0 +1,3 @@
+from geoseg.cli import app
+
+app(prog_name="geoseg")

@@ -1,0 +1,42 @@
+"""Connect to a Dask scheduler, or start an embedded ``LocalCluster`` sized to the machine."""
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import dask
+from distributed import Client, LocalCluster
+
+from geoseg.errors import ConfigError
+
+# Worker processes read rasters with GDAL: bound its block cache so memory stays predictable.
+WORKER_ENV = {"GDAL_CACHEMAX": "128", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1) -> LocalCluster:
+    """Worker processes (one thread each by default) on this machine, dashboard on a free port."""
+    n = n_workers or max(1, min(os.cpu_count() or 1, 8))
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
+        return LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True,
+                            dashboard_address=":0")
+
+
+@contextlib.contextmanager
+def connect(scheduler: str | None = None, n_workers: int | None = None) -> Iterator[Client]:
+    """A client for ``scheduler`` (``tcp://host:8786``), or for a new local cluster when None."""
+    if scheduler is None:
+        with local_cluster(n_workers) as cluster, Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from exc
+    with client:
+        yield client
+
+
+def has_gpu_workers(client: Client) -> bool:
+    """Does any worker advertise the abstract ``GPU`` resource (``dask worker --resources GPU=1``)?"""
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return any(w.get("resources", {}).get("GPU", 0) > 0 for w in workers)

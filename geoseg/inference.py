@@ -1,0 +1,89 @@
+"""Inference: run the model on one batch of tiles, read from the scene by the worker itself.
+
+A batch is consecutive tiles of one tile row, so it is read as one strip (no pixel read twice
+within a batch). Tiles without a single valid pixel are skipped. Output probabilities are cropped
+to each tile's window and NaN where the input had no data, which is how nodata travels through
+blending into the outputs.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from rasterio.windows import Window
+
+from geoseg.models import Model, ModelRef, load_model
+from geoseg.scenes import Scene
+from geoseg.tiling import Tile
+
+
+@dataclass(frozen=True)
+class TileBatch:
+    """Model output for the tiles of a batch that had data: ``probs[i]`` is ``(classes, h, w)``."""
+
+    tiles: tuple[Tile, ...]
+    probs: tuple[np.ndarray, ...]
+    skipped: int
+
+
+def worker_threads() -> int | None:
+    """Threads of the Dask worker running this task, or None outside a worker."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().state.nthreads
+    except (ImportError, ValueError):
+        return None
+
+
+def as_model(model: ModelRef | Model) -> Model:
+    """A loaded model: a reference is loaded (once per process), a model object is used as is."""
+    return load_model(model, worker_threads()) if isinstance(model, ModelRef) else model
+
+
+def strip_window(tiles: tuple[Tile, ...]) -> Window:
+    """The smallest window holding every tile of a batch."""
+    col0 = min(int(t.window.col_off) for t in tiles)
+    row0 = min(int(t.window.row_off) for t in tiles)
+    col1 = max(int(t.window.col_off + t.window.width) for t in tiles)
+    row1 = max(int(t.window.row_off + t.window.height) for t in tiles)
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def pad_to(x: np.ndarray, size: int) -> np.ndarray:
+    """Pad ``(bands, h, w)`` at the bottom/right to ``size × size`` by reflection (for scenes
+    smaller than a tile; a one-pixel axis is repeated instead)."""
+    pad_h, pad_w = size - x.shape[1], size - x.shape[2]
+    if pad_h == 0 and pad_w == 0:
+        return x
+    mode = "reflect" if min(x.shape[1:]) > 1 else "edge"
+    return np.pad(x, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode)
+
+
+def predict_batch(scene: Scene, tiles: tuple[Tile, ...], model: ModelRef | Model,
+                  tile_size: int) -> TileBatch:
+    """Read the batch's strip, run the model on its tiles that have data, return probabilities."""
+    net = as_model(model)
+    bands = net.input_bands(scene.band_names)
+    strip = strip_window(tiles)
+    data, valid = scene.read(strip, bands)
+    kept, inputs, masks = [], [], []
+    for tile in tiles:
+        rows = slice(int(tile.window.row_off - strip.row_off),
+                     int(tile.window.row_off - strip.row_off + tile.window.height))
+        cols = slice(int(tile.window.col_off - strip.col_off),
+                     int(tile.window.col_off - strip.col_off + tile.window.width))
+        mask = valid[rows, cols]
+        if not mask.any():
+            continue
+        kept.append(tile)
+        masks.append(mask)
+        inputs.append(pad_to(data[:, rows, cols], tile_size))
+    if not kept:
+        return TileBatch((), (), len(tiles))
+    out = net.predict(np.stack(inputs), bands)
+    probs = []
+    for tile, mask, p in zip(kept, masks, out, strict=True):
+        p = np.array(p[:, : int(tile.window.height), : int(tile.window.width)], np.float32)
+        p[:, ~mask] = np.nan
+        probs.append(p)
+    return TileBatch(tuple(kept), tuple(probs), len(tiles) - len(kept))

@@ -1,0 +1,67 @@
+"""Model registry: a ``ModelRef`` names a model; ``load_model`` turns it into a ``Model`` once per process.
+
+References are small and hashable, so tasks carry them instead of the model; each worker process
+loads a model the first time a task needs it and keeps it (keyed by the checkpoint's hash).
+
+- ``builtin:spectral-forest`` (also ``spectral``, the default): the weightless index model;
+- a path to ``*.safetensors`` / ``*.pt`` with a JSON card beside it: an smp model.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from geoseg.errors import ModelError
+from geoseg.models.base import Model, ModelCard
+from geoseg.models.spectral import SpectralForestModel
+
+BUILTIN = {"spectral-forest": SpectralForestModel}
+DEFAULT_MODEL = "builtin:spectral-forest"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model to run: a built-in name, or a checkpoint path pinned by its sha256."""
+
+    spec: str
+    sha256: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.spec if self.sha256 is None else f"{self.spec}@sha256:{self.sha256[:16]}"
+
+
+def resolve_model(spec: str) -> ModelRef:
+    """Check a model spec where the user gave it, and pin a checkpoint to its content."""
+    if spec in {"spectral", "builtin:spectral"}:
+        return ModelRef(DEFAULT_MODEL)
+    if spec.startswith("builtin:"):
+        if spec.removeprefix("builtin:") not in BUILTIN:
+            raise ModelError(f"{spec}: no such built-in model (have: "
+                             f"{', '.join('builtin:' + n for n in BUILTIN)})")
+        return ModelRef(spec)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise ModelError(f"{spec}: no such checkpoint, and not a built-in model "
+                         f"({', '.join('builtin:' + n for n in BUILTIN)})")
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return ModelRef(str(path.resolve()), digest.hexdigest())
+
+
+@lru_cache(maxsize=4)
+def load_model(ref: ModelRef, threads: int | None = None) -> Model:
+    """The model ``ref`` names, loaded once per process and ``threads`` (per worker)."""
+    if ref.spec.startswith("builtin:"):
+        return BUILTIN[ref.spec.removeprefix("builtin:")]()
+    from geoseg.models.torch_models import load_checkpoint, set_threads
+
+    set_threads(threads or os.cpu_count() or 1)
+    return load_checkpoint(ref.spec)
+
+
+__all__ = ["DEFAULT_MODEL", "Model", "ModelCard", "ModelRef", "load_model", "resolve_model"]

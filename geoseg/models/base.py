@@ -1,0 +1,92 @@
+"""What every model is to geoseg: bands in, class probabilities out, described by a model card."""
+
+import json
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from geoseg.bands import CANONICAL
+from geoseg.errors import ModelError
+
+
+class Normalisation(BaseModel):
+    """Per-band ``(reflectance - mean) / std`` applied before the network."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+class ModelCard(BaseModel):
+    """The JSON card beside a checkpoint (and the description of built-in models).
+
+    ``edge_margin`` is how many pixels at a tile's inner border the model's output is unreliable
+    for (its receptive-field radius, or a guess); blending gives them no weight. ``tile_size`` and
+    ``overlap`` are the defaults ``process`` uses for this model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    architecture: str
+    encoder: str | None = None
+    bands: tuple[str, ...]
+    classes: tuple[str, ...]
+    target_class: str
+    normalisation: Normalisation | None = None
+    activation: Literal["softmax", "sigmoid"] = "softmax"
+    edge_margin: int = 0
+    tile_size: int = 512
+    overlap: int = 128
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelCard":
+        unknown = sorted(set(self.bands) - CANONICAL)
+        if unknown:
+            raise ValueError(f"unknown band names {unknown}")
+        if self.target_class not in self.classes:
+            raise ValueError(f"target_class {self.target_class!r} is not one of {self.classes}")
+        if self.normalisation and not (len(self.normalisation.mean) == len(self.normalisation.std)
+                                       == len(self.bands)):
+            raise ValueError("normalisation needs one mean and one std per band")
+        if self.activation == "sigmoid" and len(self.classes) != 2:
+            raise ValueError("sigmoid activation needs exactly two classes")
+        return self
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "ModelCard":
+        try:
+            return cls.model_validate(json.loads(Path(path).read_text()))
+        except FileNotFoundError as exc:
+            raise ModelError(f"{path}: model card not found; put it beside the checkpoint") from exc
+        except (json.JSONDecodeError, ValidationError) as exc:
+            first = str(exc).replace("\n", " ")
+            raise ModelError(f"{path}: invalid model card ({first[:300]})") from exc
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(self.model_dump_json(indent=2) + "\n")
+
+
+class Model(Protocol):
+    """A segmentation model as geoseg drives it."""
+
+    card: ModelCard
+
+    def input_bands(self, available: tuple[str, ...]) -> tuple[str, ...]:
+        """The bands to read from a scene that has ``available``; raises ``ModelError`` if short."""
+        ...
+
+    def predict(self, x: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
+        """Reflectance ``(N, len(bands), H, W)`` float32 → probabilities ``(N, classes, H, W)``."""
+        ...
+
+
+def require_bands(card: ModelCard, available: tuple[str, ...], needed: tuple[str, ...]
+                  ) -> tuple[str, ...]:
+    missing = [b for b in needed if b not in available]
+    if missing:
+        raise ModelError(f"model {card.name} needs bands {missing} the scene lacks "
+                         f"(it has {', '.join(available)}); name bands with --bands")
+    return needed

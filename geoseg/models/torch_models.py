@@ -1,0 +1,120 @@
+"""Torch models: any segmentation-models-pytorch architecture from a local checkpoint + card.
+
+Imported only when a torch model is asked for: the built-in spectral model never loads torch.
+Checkpoints are ``.safetensors`` (preferred) or a plain state dict in a ``.pt``/``.pth`` file read
+with ``torch.load(weights_only=True)``, which refuses pickled code objects. Nothing is downloaded:
+encoders are built with ``encoder_weights=None`` and filled from the checkpoint.
+"""
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import safetensors.torch
+import torch
+from torch import nn
+
+from geoseg.errors import ModelError
+from geoseg.models.base import ModelCard, require_bands
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # smp/timm must never wait on a hub
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+class TorchModel:
+    """A torch module behind the ``Model`` interface: normalise, forward, activate, to numpy."""
+
+    def __init__(self, module: nn.Module, card: ModelCard, device: torch.device | None = None,
+                 amp: bool = True) -> None:
+        self.card = card
+        self.device = device or pick_device()
+        self.module = module.to(self.device).eval()
+        self.amp = amp and self.device.type == "cuda"
+        norm = card.normalisation
+        shape = (1, len(card.bands), 1, 1)
+        self._mean = torch.tensor(norm.mean if norm else [0.0] * len(card.bands)).view(shape)
+        self._std = torch.tensor(norm.std if norm else [1.0] * len(card.bands)).view(shape)
+
+    def input_bands(self, available: tuple[str, ...]) -> tuple[str, ...]:
+        return require_bands(self.card, available, self.card.bands)
+
+    @torch.inference_mode()
+    def predict(self, x: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
+        batch = (torch.from_numpy(np.ascontiguousarray(x)) - self._mean) / self._std
+        batch = batch.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, enabled=self.amp):
+            logits = self.module(batch).float()
+        probs = (torch.softmax(logits, dim=1) if self.card.activation == "softmax"
+                 else torch.cat([1 - torch.sigmoid(logits), torch.sigmoid(logits)], dim=1))
+        return probs.cpu().numpy().astype(np.float32, copy=False)
+
+
+def build_smp_module(card: ModelCard) -> nn.Module:
+    """The untrained smp network a card describes (no weights fetched)."""
+    import segmentation_models_pytorch as smp
+
+    out = 1 if card.activation == "sigmoid" else len(card.classes)
+    try:
+        return smp.create_model(card.architecture, encoder_name=card.encoder or "resnet34",
+                                encoder_weights=None, in_channels=len(card.bands), classes=out)
+    except (KeyError, ValueError) as exc:
+        raise ModelError(f"model card {card.name}: unknown smp architecture or encoder "
+                         f"({card.architecture}/{card.encoder}): {exc}") from exc
+
+
+def card_path(checkpoint: Path) -> Path:
+    """The card beside a checkpoint: ``model.safetensors`` → ``model.json``."""
+    return checkpoint.with_suffix(".json")
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        try:
+            return safetensors.torch.load_file(str(path))
+        except Exception as exc:  # safetensors raises its own untyped errors on corrupt files
+            raise ModelError(f"{path}: not a readable safetensors file ({exc})") from exc
+    if path.suffix in {".pt", ".pth", ".ckpt"}:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise ModelError(f"{path}: holds pickled objects, refused for safety; save a plain "
+                             "state dict or convert it to .safetensors") from exc
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ModelError(f"{path}: not a plain state dict of tensors")
+        return state
+    raise ModelError(f"{path}: unknown checkpoint type; use .safetensors (or .pt/.pth state dict)")
+
+
+def load_checkpoint(path: str | Path) -> TorchModel:
+    """An smp model from ``path`` and the card beside it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found")
+    card = ModelCard.from_json(card_path(path))
+    module = build_smp_module(card)
+    try:
+        module.load_state_dict(read_state_dict(path), strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{path}: weights do not fit {card.architecture}/{card.encoder} "
+                         f"({str(exc).splitlines()[0]})") from exc
+    return TorchModel(module, card)
+
+
+def save_checkpoint(module: nn.Module, card: ModelCard, path: str | Path) -> Path:
+    """Write ``module``'s weights as safetensors and its card beside them."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    safetensors.torch.save_file(state, str(path))
+    card.to_json(card_path(path))
+    return path
+
+
+def set_threads(threads: int) -> None:
+    """Give torch the worker's share of cores so Dask workers don't oversubscribe the machine."""
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

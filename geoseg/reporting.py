@@ -1,0 +1,72 @@
+"""Rich terminal output for the CLI: per-scene progress bars and result tables."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task,
+                           TextColumn, TimeElapsedColumn)
+from rich.table import Table
+from rich.text import Text
+
+from geoseg.pipeline import SceneResult
+from geoseg.scenes import Scene, SceneError, SceneSource
+
+STATUS_STYLE = {"done": "green", "skipped": "cyan", "failed": "bold red"}
+
+
+class TileRateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} tiles/s" if speed else "", style="progress.data.speed")
+
+
+@contextmanager
+def scene_progress(console: Console, enabled: bool = True) -> Iterator:
+    """A progress callback ``(scene, done, total)`` that draws one bar per scene."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("tiles"), TileRateColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bars:
+        tasks: dict[str, int] = {}
+
+        def update(scene: str, done: int, total: int) -> None:
+            if scene not in tasks:
+                tasks[scene] = bars.add_task(scene, total=total)
+            bars.update(tasks[scene], completed=done, total=total)
+
+        yield update
+
+
+def results_table(results: list[SceneResult]) -> Table:
+    table = Table(title="geoseg process")
+    for column in ("scene", "result", "tiles", "nodata tiles", "reused blocks", "seconds", "note"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        table.add_row(r.name, Text(r.status, style=STATUS_STYLE[r.status]), str(r.tiles),
+                      str(r.tiles_skipped), str(r.blocks_reused), f"{r.seconds:.1f}", r.message)
+    return table
+
+
+def scenes_table(found: list[tuple[SceneSource, Scene | SceneError]]) -> Table:
+    table = Table(title="geoseg info")
+    for column in ("scene", "files", "sensor", "date", "size", "CRS", "bands (label→name)",
+                   "scale", "problem"):
+        table.add_column(column, overflow="fold")
+    for source, scene in found:
+        if isinstance(scene, SceneError):
+            table.add_row(source.name, str(len(source.paths)), "", "", "", "", "", "",
+                          Text(str(scene), style="red"))
+            continue
+        grid = scene.grid
+        bands = "\n".join(f"{b.label}→{b.name}" for b in scene.bands)
+        if scene.unmapped:
+            bands += f" (unnamed: {', '.join(scene.unmapped)})"
+        date = f"{scene.date:%Y-%m-%d}" if scene.date_precision == "day" else (
+            f"{scene.date:%Y}" if scene.date else "?")
+        table.add_row(scene.name, str(len(scene.paths)), scene.sensor or "?", date,
+                      f"{grid.width}×{grid.height}", grid.crs.to_string(), bands,
+                      scene.scale_source, "")
+    return table

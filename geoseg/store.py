@@ -1,0 +1,149 @@
+"""The block store: one small GeoTIFF per output block and layer, then one streamed COG per layer.
+
+Many workers write blocks at once without a shared writer: each block is its own file, written
+under a temporary name and renamed, so a block that exists is complete. That makes resume free
+(a present block is not computed again) and keeps every worker's memory at one block.
+
+``assemble`` mosaics a layer's blocks through a VRT (no pixels copied) into GDAL's COG driver,
+which streams it block by block into a temporary file that is renamed onto the final path.
+
+Layers:
+- ``probability``: float32, one band per class, NaN = nodata;
+- ``classes``: uint8 argmax class index, 255 = nodata.
+"""
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+
+from geoseg.errors import OutputError
+from geoseg.grid import Grid
+from geoseg.tiling import Block
+
+CLASS_NODATA = 255
+LAYERS = {
+    # layer: (dtype, nodata, overview resampling)
+    "probability": ("float32", float("nan"), "AVERAGE"),
+    "classes": ("uint8", CLASS_NODATA, "NEAREST"),
+}
+
+
+@dataclass(frozen=True)
+class BlockStore:
+    """Blocks of one scene's outputs under ``root`` (``OUT/<scene>/.geoseg-work``)."""
+
+    root: Path
+    grid: Grid
+    class_names: tuple[str, ...]
+
+    def path(self, layer: str, block: Block) -> Path:
+        return self.root / layer / f"{block.key}.tif"
+
+    def has(self, block: Block) -> bool:
+        return all(self.path(layer, block).exists() for layer in LAYERS)
+
+    def write(self, block: Block, probs: np.ndarray) -> None:
+        """Store a block's blended probabilities ``(classes, h, w)`` (NaN = nodata) and its classes."""
+        valid = ~np.isnan(probs).any(axis=0)
+        classes = np.full(valid.shape, CLASS_NODATA, np.uint8)
+        if valid.any():
+            classes[valid] = np.argmax(probs[:, valid], axis=0).astype(np.uint8)
+        self._write_layer("probability", block, probs)
+        self._write_layer("classes", block, classes[None])
+
+    def _write_layer(self, layer: str, block: Block, data: np.ndarray) -> None:
+        dtype, nodata, _ = LAYERS[layer]
+        final = self.path(layer, block)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.stem}.{os.getpid()}.tmp.tif")
+        profile = {
+            "driver": "GTiff", "width": data.shape[2], "height": data.shape[1],
+            "count": data.shape[0], "dtype": dtype, "nodata": nodata, "crs": self.grid.crs,
+            "transform": self.grid.window_transform(block.window), "compress": "zstd",
+            "zstd_level": 1, "tiled": data.shape[1] >= 256 and data.shape[2] >= 256,
+        }
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data.astype(dtype, copy=False))
+        os.replace(tmp, final)
+
+    def vrt_xml(self, layer: str, blocks: list[Block]) -> str:
+        """A VRT mosaic of a layer's block files over the scene grid (paths relative to the VRT)."""
+        dtype, nodata, _ = LAYERS[layer]
+        vrt_type = {"float32": "Float32", "uint8": "Byte"}[dtype]
+        count = len(self.class_names) if layer == "probability" else 1
+        names = self.class_names if layer == "probability" else ("class",)
+        bands = []
+        for band in range(1, count + 1):
+            sources = "".join(
+                f'<SimpleSource><SourceFilename relativeToVRT="1">{layer}/{b.key}.tif'
+                f"</SourceFilename><SourceBand>{band}</SourceBand>"
+                f'<SrcRect xOff="0" yOff="0" xSize="{int(b.window.width)}" '
+                f'ySize="{int(b.window.height)}"/><DstRect xOff="{int(b.window.col_off)}" '
+                f'yOff="{int(b.window.row_off)}" xSize="{int(b.window.width)}" '
+                f'ySize="{int(b.window.height)}"/></SimpleSource>' for b in blocks)
+            bands.append(
+                f'<VRTRasterBand dataType="{vrt_type}" band="{band}">'
+                f"<Description>{escape(names[band - 1])}</Description>"
+                f"<NoDataValue>{nodata}</NoDataValue>{sources}</VRTRasterBand>")
+        t = self.grid.transform
+        return (f'<VRTDataset rasterXSize="{self.grid.width}" rasterYSize="{self.grid.height}">'
+                f"<SRS>{escape(self.grid.crs.to_wkt())}</SRS>"
+                f"<GeoTransform>{t.c!r}, {t.a!r}, {t.b!r}, {t.f!r}, {t.d!r}, {t.e!r}</GeoTransform>"
+                f"{''.join(bands)}</VRTDataset>")
+
+    def assemble(self, layer: str, blocks: list[Block], final: Path, threads: int = 1) -> Path:
+        """Stream a layer's blocks into a COG at ``final`` (temporary name, then rename)."""
+        vrt = self.root / f"{layer}.vrt"
+        vrt.write_text(self.vrt_xml(layer, blocks))
+        tmp = self.root / f"{final.name}.tmp"
+        _, _, resampling = LAYERS[layer]
+        try:
+            rasterio.shutil.copy(
+                vrt, tmp, driver="COG", compress="DEFLATE", predictor="YES", blocksize=512,
+                resampling=resampling, overviews="AUTO", bigtiff="IF_SAFER",
+                num_threads=str(threads))
+            os.replace(tmp, final)
+        except (rasterio.errors.RasterioError, OSError) as exc:
+            raise OutputError(f"{final}: cannot write ({exc})") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return final
+
+    def read_meta(self) -> dict | None:
+        """The plan fingerprint the blocks were computed for, if any."""
+        meta = self.root / "plan.json"
+        return json.loads(meta.read_text()) if meta.exists() else None
+
+    def reset(self, fingerprint: str) -> int:
+        """Keep the blocks if they were computed for ``fingerprint``, else start empty.
+
+        Returns the number of blocks kept.
+        """
+        meta = self.read_meta()
+        if meta is None or meta.get("fingerprint") != fingerprint:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root.mkdir(parents=True)
+            (self.root / "plan.json").write_text(json.dumps({"fingerprint": fingerprint}))
+            return 0
+        return len(list((self.root / "classes").glob("r*_c*.tif")))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+
+def class_counts(path: Path, n_classes: int) -> list[int]:
+    """Pixels per class in a finished classes raster, read block by block."""
+    counts = np.zeros(n_classes + 1, np.int64)
+    with rasterio.open(path) as src:
+        for _, window in src.block_windows(1):
+            values = src.read(1, window=window)
+            counts += np.bincount(np.minimum(values.ravel(), n_classes), minlength=n_classes + 1)
+    return [int(c) for c in counts[:n_classes]]
