@@ -37,22 +37,39 @@ WORDS = {
     "rededge3": "rededge3", "cirrus": "cirrus", "swir1": "swir16", "swir16": "swir16",
     "swir2": "swir22", "swir22": "swir22", "thermal": "lwir", "tir": "lwir", "lwir": "lwir",
     "lwir11": "lwir11", "lwir12": "lwir12", "scl": "scl", "qa_pixel": "qa_pixel",
+    # Phrases, matched on consecutive words run together ("Red Edge 1" → rededge1).
+    "coastalaerosol": "coastal", "nearinfrared": "nir", "shortwaveinfrared1": "swir16",
+    "shortwaveinfrared2": "swir22",
 }
 CANONICAL = frozenset(WORDS.values()) | frozenset(n for t in CODES.values() for n in t.values())
 QUALITY_BANDS = frozenset({"scl", "qa_pixel"})
 
 # Sensor hints in file names or tags, checked in this order.
 _SENSOR_HINTS = (
-    ("sentinel2", re.compile(r"(^|[^a-z0-9])(s2[ab]?|sentinel-?2[ab]?|msi)([^a-z0-9]|$)|"
-                             r"(^|_)t\d\d[a-z]{3}(_|$)")),
-    ("landsat-oli", re.compile(r"(^|[^a-z0-9])(lc0?[89]|landsat-?[89]|oli)([^a-z0-9]|$)")),
-    ("landsat-tm", re.compile(r"(^|[^a-z0-9])(l[te]0?[457]|landsat-?[457]|tm|etm)([^a-z0-9]|$)")),
+    ("sentinel2", re.compile(r"(^|[^a-z0-9])(s2[ab]?|sentinel[-_ ]?2[ab]?|msi|t\d\d[a-z]{3})"
+                             r"([^a-z0-9]|$)")),
+    ("landsat-oli", re.compile(r"(^|[^a-z0-9])(lc0?[89]|landsat[-_ ]?[89]|oli)([^a-z0-9]|$)")),
+    ("landsat-tm", re.compile(r"(^|[^a-z0-9])(l[te]0?[457]|landsat[-_ ]?[457]|tm|etm)([^a-z0-9]|$)")),
 )
 _CODE = re.compile(r"^(?:sr_|st_|toa_)?b(\d{1,2}a?)$")
+# A Landsat Collection-2 product id; what follows it in a file name is the band (SR_B4, QA_PIXEL,
+# ST_QA, SR_QA_AEROSOL ...).
+_LANDSAT_PRODUCT = re.compile(r"^L[COTEM]0\d_L[12][A-Z]{2}_\d{6}_\d{8}_\d{8}_\d{2}_[A-Z0-9]{2}_(.+)$",
+                              re.IGNORECASE)
 
 
 def _tokens(label: str) -> list[str]:
-    return [t for t in re.split(r"[\s\-.:/]+|(?<=[a-z0-9])_(?=[a-z])", label.lower()) if t]
+    return [t for t in re.split(r"[\s\-_.,:;/()\[\]]+", label.lower()) if t]
+
+
+def _word(tokens: list[str]) -> str | None:
+    """The canonical name of the longest run of tokens that is a word (``red edge 1`` → rededge1)."""
+    for n in (3, 2, 1):
+        for i in range(len(tokens) - n + 1):
+            run = "".join(tokens[i:i + n])
+            if run in WORDS:
+                return WORDS[run]
+    return None
 
 
 def _code(token: str) -> str | None:
@@ -78,24 +95,23 @@ def sensor_from_codes(labels: Iterable[str]) -> str | None:
         return "sentinel2"
     if "qa_pixel" in labels or any(lab.startswith(("sr_b", "st_b")) for lab in labels):
         # Collection 2: SR_B6 is SWIR 1 on OLI; TM/ETM+ has no SR_B6 (its band 6 is ST_B6).
-        return "landsat-oli" if any(lab.startswith("sr_b6") for lab in labels) else "landsat-tm"
+        oli = any(lab.startswith(("sr_b6", "st_b10")) for lab in labels)
+        return "landsat-oli" if oli else "landsat-tm"
     return None
 
 
 def canonical_name(label: str, sensor: str | None) -> str | None:
     """The canonical name of one band label, or None when it cannot be decided.
 
-    A word in the label wins (``B1_blue`` → ``blue``, ``SWIR1`` → ``swir16``); else a band code
-    is looked up in the sensor's table.
+    A word in the label wins (``B1_blue`` → ``blue``, ``SWIR1`` → ``swir16``, ``Red Edge 1`` →
+    ``rededge1``); else a band code is looked up in the sensor's table.
     """
-    tokens = _tokens(label) or [label.lower()]
     if label.lower() in WORDS:
         return WORDS[label.lower()]
-    for token in tokens:
-        if token in WORDS:
-            return WORDS[token]
-    if sensor is None:
-        return None
+    tokens = _tokens(label)
+    word = _word(tokens)
+    if word is not None or sensor is None:
+        return word
     table = CODES[sensor]
     for token in tokens:
         code = _code(token)
@@ -110,13 +126,18 @@ def canonical_names(labels: Sequence[str], sensor: str | None) -> list[str | Non
 
 
 def band_label_from_filename(stem: str) -> str | None:
-    """The band label a per-band file name carries (``T20LNR_..._B04_10m`` → ``B04``), or None."""
+    """The band label a per-band file name carries, or None.
+
+    ``T20LNR_..._B04_10m`` → ``B04``, ``B8A`` → ``B8A``, ``LC08_L2SP_..._T1_SR_B4`` → ``SR_B4``,
+    ``LC08_..._QA_PIXEL`` → ``QA_PIXEL`` (any layer after a Landsat product id, e.g. ``ST_QA``).
+    """
+    product = _LANDSAT_PRODUCT.match(stem)
+    if product:
+        return product.group(1)
     tokens = re.split(r"[_.\-]", stem)
     for i, token in enumerate(tokens):
-        low = token.lower()
-        if low == "qa" and i + 1 < len(tokens) and tokens[i + 1].lower() == "pixel":
-            return "QA_PIXEL"
-        if low in {"sr", "st"} and i + 1 < len(tokens) and _code(tokens[i + 1].lower()):
+        low, following = token.lower(), tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+        if (low == "qa" and following == "pixel") or (low in {"sr", "st"} and _code(following)):
             return f"{token}_{tokens[i + 1]}"
         if low == "scl" or _code(low):
             return token

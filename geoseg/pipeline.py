@@ -81,7 +81,7 @@ def _process(client: Client, sources: list[SceneSource], out_root: Path, config:
             if not config.overwrite and is_up_to_date(plan.out_dir, plan.fingerprint):
                 results[source.name] = SceneResult(source.name, "skipped", "up to date")
                 continue
-            _prepare_output(plan)
+            _prepare_output(plan, keep_blocks=not config.overwrite)
         except Exception as exc:  # a task's error arrives as whatever it raised
             results[source.name] = SceneResult(source.name, "failed", error_line(exc))
             continue
@@ -95,12 +95,12 @@ def _process(client: Client, sources: list[SceneSource], out_root: Path, config:
     return [results[s.name] for s in sources]
 
 
-def _prepare_output(plan: ScenePlan) -> None:
+def _prepare_output(plan: ScenePlan, keep_blocks: bool) -> None:
     """Make the scene's output folder, drop a stale manifest, keep only still-valid blocks."""
     try:
         plan.out_dir.mkdir(parents=True, exist_ok=True)
         (plan.out_dir / MANIFEST).unlink(missing_ok=True)
-        plan.store.reset(plan.fingerprint)
+        plan.store.reset(plan.fingerprint, keep_blocks)
     except OSError as exc:
         raise OutputError(f"{plan.out_dir}: output directory not writable "
                           f"({exc.strerror or exc})") from exc

@@ -46,7 +46,8 @@ def results_table(results: list[SceneResult]) -> Table:
         table.add_column(column, overflow="fold")
     for r in results:
         table.add_row(r.name, Text(r.status, style=STATUS_STYLE[r.status]), str(r.tiles),
-                      str(r.tiles_skipped), str(r.blocks_reused), f"{r.seconds:.1f}", r.message)
+                      str(r.tiles_skipped), str(r.blocks_reused), f"{r.seconds:.1f}",
+                      r.message if len(r.message) <= 40 else r.message[:39] + "…")
     return table
 
 

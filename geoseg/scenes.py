@@ -10,15 +10,16 @@ stored at another resolution is resampled window by window, never read whole.
 import datetime as dt
 import re
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.enums import MaskFlags, Resampling
-from rasterio.errors import NodataShadowWarning, RasterioError
+from rasterio.errors import CRSError, NodataShadowWarning, NotGeoreferencedWarning, RasterioError
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geoseg import bands as bandnames
@@ -26,6 +27,7 @@ from geoseg.errors import ConfigError, SceneError
 from geoseg.grid import Grid, bounds_intersect, is_north_up
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
+_READ_ERRORS = (RasterioError, CRSError)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class SceneOptions:
     Attributes:
         bands: canonical names of a multi-band file's bands, in order (overrides descriptions).
         sensor: one of ``bands.SENSORS``, for band codes such as ``B4`` that differ by sensor.
-        scale, offset: reflectance = DN × scale + offset, overriding metadata and defaults.
+        scale, offset: reflectance = DN * scale + offset, overriding metadata and defaults
+            (quality layers such as SCL and QA_PIXEL always keep their codes).
     """
 
     bands: tuple[str, ...] | None = None
@@ -135,13 +138,14 @@ class Scene:
                 else:
                     resampling = Resampling.nearest if sources[0].name in bandnames.QUALITY_BANDS \
                         else Resampling.bilinear
+                    # The alpha band marks pixels outside this band's footprint as invalid.
                     with WarpedVRT(src, crs=self.grid.crs, transform=self.grid.transform,
                                    width=self.grid.width, height=self.grid.height,
-                                   resampling=resampling) as vrt:
+                                   resampling=resampling, add_alpha=True) as vrt:
                         raw = vrt.read(indexes, window=window)
                         masks = vrt.read_masks(indexes, window=window)
-        except RasterioError as exc:
-            raise SceneError(f"{path}: read failed ({_first_line(exc)}); the file is corrupt or "
+        except _READ_ERRORS as exc:
+            raise SceneError(f"{path}: read failed ({_reason(exc)}); the file is corrupt or "
                              "truncated") from exc
         for k, (pos, source) in enumerate(zip(positions, sources, strict=True)):
             values = raw[k].astype(np.float32) * np.float32(source.scale) + np.float32(source.offset)
@@ -166,22 +170,26 @@ def find_scenes(path: str | Path) -> list[SceneSource]:
     - a multi-band raster file is one scene, named after its stem;
     - files whose names carry a band code (``B04.tif``, ``T20LNR_..._B04_10m.tif``,
       ``LC08_..._SR_B4.TIF``, ``..._QA_PIXEL.TIF``) are grouped by the rest of their name into
-      one scene per group; in a sub-folder the group takes the folder's name when it is alone;
-    - sub-folders are searched one level down.
+      one scene per group, named by that rest (``LC08_L2SP_..._T1``); a group alone in a
+      sub-folder, or whose rest is empty (``B04.tif``), takes the folder's name;
+    - sub-folders are searched one level down; hidden files and folders are skipped;
+    - scenes that would share a name (``2020/scene.tif``, ``2021/scene.tif``) get their folder's
+      name in front (``2020-scene``).
     """
     root = Path(path)
     if root.is_file():
         return [SceneSource(root.stem, (str(root),))]
     if not root.is_dir():
         raise ConfigError(f"{root}: no such scene file or directory")
-    found = _scenes_in_folder(root, root.name)
+    found = _scenes_in_folder(root, in_subfolder=False)
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        found += _scenes_in_folder(sub, sub.name)
-    return sorted(found, key=lambda s: s.name)
+        found += _scenes_in_folder(sub, in_subfolder=True)
+    return sorted(_unique_names(root, found), key=lambda s: s.name)
 
 
-def _scenes_in_folder(folder: Path, folder_name: str) -> list[SceneSource]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in RASTER_SUFFIXES)
+def _scenes_in_folder(folder: Path, in_subfolder: bool) -> list[SceneSource]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in RASTER_SUFFIXES
+                   and not p.name.startswith("."))
     groups: dict[str, list[str]] = defaultdict(list)
     scenes = []
     for file in files:
@@ -191,55 +199,75 @@ def _scenes_in_folder(folder: Path, folder_name: str) -> list[SceneSource]:
         else:
             groups[_group_key(file.stem, label)].append(str(file))
     for key, paths in groups.items():
-        name = folder_name if (len(groups) == 1 or not key) else key
+        name = folder.name if not key or (in_subfolder and len(groups) == 1) else key
         scenes.append(SceneSource(name, tuple(paths)))
     return scenes
 
 
 def _group_key(stem: str, label: str) -> str:
     """A per-band file's name without its band code and resolution suffix."""
-    key = stem.replace(label, "")
+    key = re.sub(rf"(^|[_\-.]){re.escape(label)}(?=[_\-.]|$)", "", stem, count=1)
     key = re.sub(r"[_\-.]?\d{2}m$", "", key)
     return key.strip("_-.")
 
 
+def _unique_names(root: Path, scenes: list[SceneSource]) -> list[SceneSource]:
+    """Scenes sharing a name get their folder's name in front; a clash left is a ``ConfigError``."""
+    counts = Counter(s.name for s in scenes)
+    renamed = [SceneSource(f"{Path(s.paths[0]).parent.name}-{s.name}", s.paths)
+               if counts[s.name] > 1 else s for s in scenes]
+    clashes = sorted(n for n, c in Counter(s.name for s in renamed).items() if c > 1)
+    if clashes:
+        raise ConfigError(f"{root}: several scenes would be named {clashes[0]!r}; rename their "
+                          "files so that each scene has its own name")
+    return renamed
+
+
 def open_scene(source: SceneSource, options: SceneOptions = SceneOptions()) -> Scene:
-    """Open and check a scene's files; every problem is a one-line ``SceneError``."""
+    """Open and check a scene's files; every problem is a one-line ``SceneError``.
+
+    A single file holding several bands is read as a multi-band file even when its name carries
+    a band code; otherwise each file is one band, labelled by its name.
+    """
     files = [_inspect(path) for path in source.paths]
-    if source.per_band:
+    where = source.paths[0] if len(source.paths) == 1 else source.name
+    per_band = len(files) > 1 or (source.per_band and files[0].count == 1)
+    if per_band:
+        for f in files:
+            if f.count != 1:
+                raise SceneError(f"{f.path}: holds {f.count} bands, but a scene of one file per "
+                                 "band needs one band in each file")
         labels = [bandnames.band_label_from_filename(Path(f.path).stem) or f.descriptions[0]
                   or Path(f.path).stem for f in files]
-        if any(f.count != 1 for f in files):
-            raise SceneError(f"{source.name}: per-band files must hold one band each")
+        located = [(f, 1) for f in files]
     else:
         labels = [d or f"band{i + 1}" for i, d in enumerate(files[0].descriptions)]
+        located = [(files[0], i + 1) for i in range(files[0].count)]
     names_text = " ".join([source.name, *(Path(p).stem for p in source.paths)])
     tags = files[0].tags
     sensor = (options.sensor or bandnames.sensor_from_text(names_text)
               or bandnames.sensor_from_text(" ".join(map(str, tags.values())))
               or bandnames.sensor_from_codes(labels))
-    names = _band_names(source, files[0], labels, sensor, options)
-    grid = _finest_grid(source, files)
-    scale, offset, scale_source = _reflectance_scale(files, labels, options)
-    band_sources = []
-    for k, name in enumerate(names):
+    names = _band_names(where, labels, sensor, options)
+    unmapped = tuple(lab for lab, n in zip(labels, names, strict=True) if n is None)
+    if per_band:
+        names = _drop_coarser_copies(names, files)
+    _check_unique(where, names)
+    grid = _finest_grid(source.name, [f for (f, _), n in zip(located, names, strict=True) if n])
+    band_sources, origins = [], []
+    for (f, index), label, name in zip(located, labels, names, strict=True):
         if name is None:
             continue
-        f = files[k] if source.per_band else files[0]
-        index = 1 if source.per_band else k + 1
-        band_sources.append(BandSource(
-            name=name, label=labels[k], path=f.path, index=index,
-            scale=scale[k] if scale else f.scales[index - 1],
-            offset=offset[k] if offset else f.offsets[index - 1],
-            nodata=f.nodata, on_grid=f.grid.same_as(grid)))
-    unmapped = tuple(lab for lab, n in zip(labels, names, strict=True) if n is None)
-    if not band_sources:
-        raise SceneError(f"{source.name}: no band could be named (labels {labels}); "
-                         "pass --bands or --sensor")
+        scale, offset, origin = _band_scale(f, index, label, name, options)
+        band_sources.append(BandSource(name=name, label=label, path=f.path, index=index,
+                                       scale=scale, offset=offset, nodata=f.nodata,
+                                       on_grid=f.grid.same_as(grid)))
+        if name not in bandnames.QUALITY_BANDS:
+            origins.append(origin)
     date, precision = acquisition_date(
         " ".join([names_text, *(str(tags[k]) for k in _DATE_TAGS if k in tags)]))
-    return Scene(source.name, grid, tuple(band_sources), sensor, date, precision, scale_source,
-                 unmapped)
+    return Scene(source.name, grid, tuple(band_sources), sensor, date, precision,
+                 "+".join(dict.fromkeys(origins)) or "codes", unmapped)
 
 
 @dataclass(frozen=True)
@@ -257,7 +285,11 @@ class _FileInfo:
 
 def _inspect(path: str) -> _FileInfo:
     try:
-        with rasterio.open(path) as src:
+        with warnings.catch_warnings():
+            # A file without georeferencing gets the one-line error below, not GDAL's warning.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
             if src.crs is None:
                 raise SceneError(f"{path}: no CRS; assign one (gdal_edit.py -a_srs EPSG:...)")
             if not is_north_up(src.transform) or src.transform.is_identity:
@@ -269,94 +301,123 @@ def _inspect(path: str) -> _FileInfo:
             return _FileInfo(path, src.count, src.dtypes[0],
                              Grid(src.crs, src.transform, src.width, src.height),
                              src.descriptions, src.scales, src.offsets, src.nodata, tags)
-    except RasterioError as exc:
-        raise SceneError(f"{path}: cannot read ({_first_line(exc)}); the file is corrupt, "
+    except _READ_ERRORS as exc:
+        raise SceneError(f"{path}: cannot read ({_reason(exc)}); the file is corrupt, "
                          "truncated or not a raster") from exc
 
 
-def _band_names(source: SceneSource, first: _FileInfo, labels: list[str], sensor: str | None,
-                options: SceneOptions) -> list[str | None]:
+def _band_names(where: str, labels: list[str], sensor: str | None, options: SceneOptions
+                ) -> list[str | None]:
+    """Each label's canonical name (None: not used), from ``--bands`` or the labels themselves."""
     if options.bands is not None:
         if len(options.bands) != len(labels):
-            raise SceneError(f"{source.name}: --bands names {len(options.bands)} bands but the "
-                             f"scene has {len(labels)}")
-        names: list[str | None] = list(options.bands)
-    else:
-        names = bandnames.canonical_names(labels, sensor)
-        if all(n is None for n in names) and sensor is None and first.count > 1:
-            raise SceneError(f"{source.name}: band names {labels} are ambiguous without a sensor; "
-                             "pass --sensor or --bands")
-    taken = [n for n in names if n is not None]
-    duplicates = sorted({n for n in taken if taken.count(n) > 1})
-    if duplicates:
-        raise SceneError(f"{source.name}: several bands map to {duplicates}; pass --bands")
+            raise SceneError(f"{where}: --bands names {len(options.bands)} bands but the scene "
+                             f"has {len(labels)} ({', '.join(labels)})")
+        return list(options.bands)
+    names = bandnames.canonical_names(labels, sensor)
+    if all(n is None for n in names):
+        if sensor is None and any(bandnames.canonical_name(lab, s) for lab in labels
+                                  for s in bandnames.SENSORS):
+            raise SceneError(f"{where}: band codes {labels} mean different bands on different "
+                             "sensors and names and tags do not tell which; pass --sensor or --bands")
+        raise SceneError(f"{where}: no band could be named (labels {labels}); pass --bands")
     return names
 
 
-def _finest_grid(source: SceneSource, files: list[_FileInfo]) -> Grid:
+def _drop_coarser_copies(names: list[str | None], files: list[_FileInfo]) -> list[str | None]:
+    """Per-band files holding one band at several resolutions (``B04_10m``, ``B04_20m``): the
+    finest is used, the others become None."""
+    area = [f.grid.resolution[0] * f.grid.resolution[1] for f in files]
+    return [None if n is not None and any(m == n and area[j] < area[k] for j, m in enumerate(names))
+            else n for k, n in enumerate(names)]
+
+
+def _check_unique(where: str, names: list[str | None]) -> None:
+    taken = [n for n in names if n is not None]
+    duplicates = sorted({n for n in taken if taken.count(n) > 1})
+    if duplicates:
+        raise SceneError(f"{where}: several bands map to {duplicates}; pass --bands")
+
+
+def _finest_grid(scene: str, files: list[_FileInfo]) -> Grid:
+    """The finest grid among the bands' files; every file must overlap it."""
     finest = min(files, key=lambda f: f.grid.resolution[0] * f.grid.resolution[1]).grid
     for f in files:
-        if f.grid.crs != finest.crs:
-            continue  # footprints in another CRS are checked by the warp itself
-        if not bounds_intersect(f.grid.bounds, finest.bounds):
-            raise SceneError(f"{source.name}: band file {Path(f.path).name} lies on a grid that "
-                             "does not overlap the other bands")
+        bounds = f.grid.bounds if f.grid.crs == finest.crs else transform_bounds(
+            f.grid.crs, finest.crs, *f.grid.bounds)
+        if not bounds_intersect(bounds, finest.bounds):
+            raise SceneError(f"{scene}: band file {Path(f.path).name} lies on a grid that does not "
+                             "overlap the other bands")
     return finest
 
 
-def _reflectance_scale(files: list[_FileInfo], labels: list[str], options: SceneOptions
-                       ) -> tuple[list[float] | None, list[float] | None, str]:
-    """Per-band (scale, offset) lists, or None to keep each file's metadata, and where they came from.
+# Landsat Collection-2 Level-2 rescaling: surface reflectance, and surface temperature in kelvin.
+_LANDSAT_C2 = {"SR_B": (2.75e-5, -0.2), "ST_B": (0.00341802, 149.0)}
 
-    Order: ``--scale/--offset``; band scale/offset metadata; Landsat Collection-2 SR
-    (0.0000275, -0.2); Sentinel-2 BOA_QUANTIFICATION_VALUE / BOA_ADD_OFFSET tags; else by data type:
-    uint8 → 1/255 (display-stretched composites), other integers → 1/10000, floats → 1.
+
+def _band_scale(f: _FileInfo, index: int, label: str, name: str, options: SceneOptions
+                ) -> tuple[float, float, str]:
+    """(scale, offset, where they came from) turning one band's numbers into reflectance.
+
+    Quality layers (SCL, QA_PIXEL) keep their codes (1, 0). Otherwise, in order: ``--scale`` /
+    ``--offset``; the band's scale/offset metadata; Landsat Collection-2 names (``SR_B*``:
+    0.0000275, -0.2; ``ST_B*``: 0.00341802, 149); Sentinel-2 BOA_QUANTIFICATION_VALUE /
+    BOA_ADD_OFFSET tags; else by data type: uint8 → 1/255 (display-stretched composites), other
+    integers → 1/10000, floats → 1.
     """
-    n = len(labels)
+    if name in bandnames.QUALITY_BANDS:
+        return 1.0, 0.0, "codes"
     if options.scale is not None:
-        return [options.scale] * n, [options.offset or 0.0] * n, "option"
-    if any(s != 1.0 or o != 0.0 for f in files for s, o in zip(f.scales, f.offsets, strict=True)):
-        return None, None, "metadata"
-    if any(lab.upper().startswith("SR_B") for lab in labels):
-        return [2.75e-5] * n, [-0.2] * n, "landsat-c2"
-    tags = files[0].tags
-    if "BOA_QUANTIFICATION_VALUE" in tags:
-        quant = float(tags["BOA_QUANTIFICATION_VALUE"])
-        add = float(tags.get("BOA_ADD_OFFSET", 0.0))
-        return [1.0 / quant] * n, [add / quant] * n, "sentinel2-metadata"
-    dtype = np.dtype(files[0].dtype)
+        return options.scale, options.offset or 0.0, "option"
+    scale, offset = f.scales[index - 1], f.offsets[index - 1]
+    if scale != 1.0 or offset != 0.0:
+        return scale, offset, "metadata"
+    for prefix, (scale, offset) in _LANDSAT_C2.items():
+        if label.upper().startswith(prefix):
+            return scale, offset, "landsat-c2"
+    if "BOA_QUANTIFICATION_VALUE" in f.tags:
+        quant = float(f.tags["BOA_QUANTIFICATION_VALUE"])
+        return 1.0 / quant, float(f.tags.get("BOA_ADD_OFFSET", 0.0)) / quant, "sentinel2-metadata"
+    dtype = np.dtype(f.dtype)
     if dtype == np.uint8:
-        return [1.0 / 255.0] * n, [0.0] * n, "default-uint8-stretch"
+        return 1.0 / 255.0, 0.0, "default-uint8-stretch"
     if np.issubdtype(dtype, np.integer):
-        return [1e-4] * n, [0.0] * n, "default-integer-1e4"
-    return [1.0] * n, [0.0] * n, "default-float"
+        return 1e-4, 0.0, "default-integer-1e4"
+    return 1.0, 0.0, "default-float"
 
 
+# Tags that may hold the acquisition date, most trusted first (TIFFTAG_DATETIME is left out: it
+# is when the file was written, not when the scene was acquired).
 _DATE_TAGS = ("DATE_ACQUIRED", "ACQUISITION_DATE", "SENSING_TIME", "DATATAKE_SENSING_START",
-              "date", "acquisition_date", "TIFFTAG_DATETIME", "year")
-_DATE = re.compile(r"(?<!\d)(19[7-9]\d|20\d\d)-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
+              "date", "acquisition_date", "year")
+_DATE = re.compile(r"(?<!\d)(19[7-9]\d|20\d\d)([-_.]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?!\d)")
 _YEAR = re.compile(r"(?<!\d)(19[7-9]\d|20\d\d)(?!\d)")
 
 
 def acquisition_date(text: str) -> tuple[dt.date | None, str | None]:
-    """The first full date (``2021-05-27``, ``20210527``) in ``text``, else a lone year.
+    """The first full date (``2021-05-27``, ``20210527``, ``2021_05_27``) in ``text``, else a
+    lone year.
 
     Returns the date and its precision (``"day"`` or ``"year"``; a year becomes January 1st).
     """
-    match = _DATE.search(text)
-    if match:
+    for match in _DATE.finditer(text):
+        year, _, month, day = match.groups()
         try:
-            return dt.date(*map(int, match.groups())), "day"
+            return dt.date(int(year), int(month), int(day)), "day"
         except ValueError:
-            pass
+            continue  # 2021-02-30: not a date, look further
     match = _YEAR.search(text)
     if match:
         return dt.date(int(match.group(1)), 1, 1), "year"
     return None, None
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _reason(exc: BaseException) -> str:
+    """The first line of an error's innermost cause: GDAL's own words (``Read error at ...``)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def inspect_scenes(path: str | Path, options: SceneOptions = SceneOptions()

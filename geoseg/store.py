@@ -49,16 +49,26 @@ class BlockStore:
     def has(self, block: Block) -> bool:
         return all(self.path(layer, block).exists() for layer in LAYERS)
 
-    def write(self, block: Block, probs: np.ndarray) -> None:
-        """Store a block's blended probabilities ``(classes, h, w)`` (NaN = nodata) and its classes."""
+    def write(self, block: Block, probs: np.ndarray) -> int:
+        """Store a block's blended probabilities ``(classes, h, w)`` (NaN = nodata) and its classes.
+
+        Returns the block's count of valid pixels, also kept in the classes block's tags.
+        """
         valid = ~np.isnan(probs).any(axis=0)
         classes = np.full(valid.shape, CLASS_NODATA, np.uint8)
         if valid.any():
             classes[valid] = np.argmax(probs[:, valid], axis=0).astype(np.uint8)
+        n_valid = int(valid.sum())
         self._write_layer("probability", block, probs)
-        self._write_layer("classes", block, classes[None])
+        self._write_layer("classes", block, classes[None], VALID_PIXELS=n_valid)
+        return n_valid
 
-    def _write_layer(self, layer: str, block: Block, data: np.ndarray) -> None:
+    def valid_pixels(self, block: Block) -> int:
+        """Valid pixels of a stored block (from its tags: no pixels read)."""
+        with rasterio.open(self.path("classes", block)) as src:
+            return int(src.tags()["VALID_PIXELS"])
+
+    def _write_layer(self, layer: str, block: Block, data: np.ndarray, **tags: int) -> None:
         dtype, nodata, _ = LAYERS[layer]
         final = self.path(layer, block)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +81,7 @@ class BlockStore:
         }
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data.astype(dtype, copy=False))
+            dst.update_tags(**tags)
         os.replace(tmp, final)
 
     def vrt_xml(self, layer: str, blocks: list[Block]) -> str:
@@ -121,18 +132,13 @@ class BlockStore:
         meta = self.root / "plan.json"
         return json.loads(meta.read_text()) if meta.exists() else None
 
-    def reset(self, fingerprint: str) -> int:
-        """Keep the blocks if they were computed for ``fingerprint``, else start empty.
-
-        Returns the number of blocks kept.
-        """
+    def reset(self, fingerprint: str, keep: bool = True) -> None:
+        """Keep the blocks if ``keep`` and they were computed for ``fingerprint``, else start empty."""
         meta = self.read_meta()
-        if meta is None or meta.get("fingerprint") != fingerprint:
+        if not keep or meta is None or meta.get("fingerprint") != fingerprint:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root.mkdir(parents=True)
             (self.root / "plan.json").write_text(json.dumps({"fingerprint": fingerprint}))
-            return 0
-        return len(list((self.root / "classes").glob("r*_c*.tif")))
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

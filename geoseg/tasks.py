@@ -6,8 +6,13 @@
 - ``assemble_layer``: stream a layer's blocks into its final COG.
 """
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
+from geoseg import inference
+from geoseg.errors import GeosegError
 from geoseg.inference import TileBatch, as_model
 from geoseg.models import Model, ModelRef
 from geoseg.plan import SceneInfo, ScenePlan
@@ -16,6 +21,33 @@ from geoseg.stitching import blend_block
 from geoseg.tiling import Block
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def portable_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Re-raise geoseg errors without their exception chain.
+
+    Dask pickles a task's exception with its context chain; GDAL's exception classes do not
+    unpickle, and Dask then hands the client a bare ``Exception(repr)`` instead of ours. The copy
+    raised here, outside the ``except`` block, has no chain: the client gets the real class.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except GeosegError as exc:
+            error = exc
+        raise type(error)(*error.args)
+
+    return wrapper
+
+
+predict_batch = portable_errors(inference.predict_batch)
+
+
+@portable_errors
 def describe_scene(source: SceneSource, options: SceneOptions, model: ModelRef | Model
                    ) -> SceneInfo:
     scene = open_scene(source, options)
@@ -23,14 +55,16 @@ def describe_scene(source: SceneSource, options: SceneOptions, model: ModelRef |
     return SceneInfo(scene, net.input_bands(scene.band_names), net.card)
 
 
-def stitch_block(plan: ScenePlan, block: Block, batches: list[TileBatch]) -> None:
-    """Blend ``block`` from the batches touching it (in plan order) and store it."""
+@portable_errors
+def stitch_block(plan: ScenePlan, block: Block, batches: list[TileBatch]) -> int:
+    """Blend ``block`` from the batches touching it (in plan order), store it, count valid pixels."""
     pairs = ((tile, probs) for batch in batches for tile, probs in zip(batch.tiles, batch.probs,
                                                                        strict=True))
     blended = blend_block(block.window, pairs, len(plan.info.card.classes), plan.tiling.overlap,
                           plan.edge_margin, plan.blend)
-    plan.store.write(block, blended)
+    return plan.store.write(block, blended)
 
 
+@portable_errors
 def assemble_layer(plan: ScenePlan, layer: str, final: Path, threads: int = 1) -> Path:
     return plan.store.assemble(layer, plan.tiling.blocks(), final, threads)

@@ -1,6 +1,7 @@
 """Connect to a Dask scheduler, or start an embedded ``LocalCluster`` sized to the machine."""
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 
@@ -17,8 +18,9 @@ def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1) -> 
     """Worker processes (one thread each by default) on this machine, dashboard on a free port."""
     n = n_workers or max(1, min(os.cpu_count() or 1, 8))
     with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
+        # Task errors reach the caller as one-line results; the workers need not log them too.
         return LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True,
-                            dashboard_address=":0")
+                            dashboard_address=":0", silence_logs=logging.CRITICAL)
 
 
 @contextlib.contextmanager

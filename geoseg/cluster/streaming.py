@@ -21,10 +21,10 @@ from uuid import uuid4
 from distributed import Client, Future, as_completed
 
 from geoseg.errors import GeosegError, SceneError
-from geoseg.inference import TileBatch, predict_batch
+from geoseg.inference import TileBatch
 from geoseg.plan import ScenePlan
 from geoseg.store import LAYERS
-from geoseg.tasks import assemble_layer, stitch_block
+from geoseg.tasks import assemble_layer, predict_batch, stitch_block
 from geoseg.tiling import Block
 
 ProgressFn = Callable[[str, int, int], None]  # scene name, tiles done, tiles total
@@ -40,6 +40,7 @@ class SceneOutcome:
     tiles_done: int = 0
     tiles_skipped: int = 0
     blocks_reused: int = 0
+    valid_pixels: int = 0
     error: str | None = None
     seconds: float = 0.0
 
@@ -104,7 +105,7 @@ def stream_plans(client: Client, plans: list[tuple[ScenePlan, Any]], *, max_bloc
 
     for run in runs:
         if not run.todo:
-            _assemble(run, submit)
+            _blocks_done(run, client, submit)
     feed()
     for future in ac:
         role, run, payload = roles.pop(future)
@@ -123,12 +124,10 @@ def stream_plans(client: Client, plans: list[tuple[ScenePlan, Any]], *, max_bloc
                 progress(run.plan.scene.name, run.outcome.tiles_done, run.outcome.tiles_planned)
         elif role == "stitch":
             in_flight -= 1
+            run.outcome.valid_pixels += future.result()
             _release(run, payload)
-            if run.blocks_left == 0 and _all_nodata(run):
-                _fail(run, client, SceneError(f"{run.plan.scene.name}: no valid pixels "
-                                              "(every tile is nodata)"))
-            elif run.blocks_left == 0:
-                _assemble(run, submit)
+            if run.blocks_left == 0:
+                _blocks_done(run, client, submit)
         else:
             run.outcome.outputs[role.removeprefix("assemble-")] = future.result()
             run.layers_left -= 1
@@ -145,8 +144,10 @@ def _start(plan: ScenePlan, model: Any) -> _Run:
     needs = {(b.row, b.col): plan.batches_for(b) for b in todo}
     refcount = Counter(i for ids in needs.values() for i in ids)
     batches = plan.batches
-    outcome = SceneOutcome(plan, blocks_reused=len(blocks) - len(todo),
-                           tiles_planned=sum(len(batches[b]) for b in refcount))
+    reused = [b for b in blocks if b not in todo]
+    outcome = SceneOutcome(plan, blocks_reused=len(reused),
+                           tiles_planned=sum(len(batches[b]) for b in refcount),
+                           valid_pixels=sum(store.valid_pixels(b) for b in reused))
     return _Run(plan, model, outcome, todo, needs, refcount, blocks_left=len(todo))
 
 
@@ -166,14 +167,15 @@ def _release(run: _Run, block: Block) -> None:
             del run.batches[b]
 
 
-def _assemble(run: _Run, submit: Callable) -> None:
+def _blocks_done(run: _Run, client: Client, submit: Callable) -> None:
+    """Every block is stored: assemble the outputs, unless there is nothing to show."""
+    if run.outcome.valid_pixels == 0:
+        _fail(run, client, SceneError(f"{run.plan.scene.name}: no valid pixels (the scene is "
+                                      "all nodata)"))
+        return
     for layer in LAYERS:
         final = run.plan.out_dir / f"{layer}.tif"
         submit(assemble_layer, run, f"assemble-{layer}", None, run.plan, layer, final)
-
-
-def _all_nodata(run: _Run) -> bool:
-    return run.outcome.blocks_reused == 0 and run.outcome.tiles_skipped == run.outcome.tiles_done
 
 
 def _fail(run: _Run, client: Client, exc: BaseException | None) -> None:

@@ -1,0 +1,60 @@
+"""Shared fixtures: the bundled samples, a writer of tiny real GeoTIFFs, and one real Dask cluster."""
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from distributed import Client
+
+from geoseg.cluster.connect import local_cluster
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+S2_SAMPLE = SAMPLES / "aberystwyth_s2_2021-05-27.tif"
+
+
+def write_raster(path: Path, data: np.ndarray, *, crs: str = "EPSG:32720",
+                 transform: Affine | None = None, descriptions: Sequence[str] | None = None,
+                 nodata: float | None = None, scales: Sequence[float] | None = None,
+                 tiled: bool = False, **profile: object) -> Path:
+    """Write ``data`` (bands, rows, cols) as a GeoTIFF with a real CRS and a 10 m transform."""
+    transform = transform or Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 9_000_000.0)
+    meta = {"driver": "GTiff", "count": data.shape[0], "height": data.shape[1],
+            "width": data.shape[2], "dtype": data.dtype, "crs": crs, "transform": transform,
+            "nodata": nodata, "compress": "deflate"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if tiled:
+        meta |= {"tiled": True, "blockxsize": 16, "blockysize": 16}
+    with rasterio.open(path, "w", **(meta | profile)) as dst:
+        dst.write(data)
+        if descriptions:
+            dst.descriptions = tuple(descriptions)
+        if scales:
+            dst.scales = tuple(scales)
+    return path
+
+
+def forest_scene(rows: int = 96, cols: int = 80, seed: int = 0) -> np.ndarray:
+    """4-band (blue, green, red, nir) uint16 reflectance × 10000: forest with a cleared square."""
+    rng = np.random.default_rng(seed)
+    data = np.empty((4, rows, cols), np.uint16)
+    data[0], data[1] = 300 + rng.integers(0, 50, (rows, cols)), 600 + rng.integers(0, 50, (rows, cols))
+    data[2] = 300 + rng.integers(0, 80, (rows, cols))
+    data[3] = 3500 + rng.integers(0, 400, (rows, cols))
+    data[2, rows // 4: rows // 2, cols // 4: cols // 2] = 2200  # bare soil: red up, NIR down
+    data[3, rows // 4: rows // 2, cols // 4: cols // 2] = 2600
+    return data
+
+
+BGRN = ("blue", "green", "red", "nir")
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[Client]:
+    """A real LocalCluster with two worker processes, shared by the end-to-end tests."""
+    with local_cluster(n_workers=2) as cluster, Client(cluster) as c:
+        yield c

@@ -1,0 +1,191 @@
+"""End to end on a real LocalCluster: the bundled samples in, valid COGs on the scene grid out;
+bad scenes fail alone with one line each and leave nothing at final paths."""
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from distributed import Client
+from rasterio.errors import NotGeoreferencedWarning
+from rio_cogeo.cogeo import cog_validate
+
+from geoseg import ProcessConfig, SceneResult, process
+from geoseg.manifest import MANIFEST
+from geoseg.plan import WORK_DIR
+
+from .conftest import BGRN, SAMPLES, forest_scene, write_raster
+
+OUTPUTS = ("probability.tif", "classes.tif", MANIFEST)
+
+
+def by_name(results: list[SceneResult]) -> dict[str, SceneResult]:
+    return {r.name: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def sample_run(client: Client, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, list[SceneResult]]:
+    out = tmp_path_factory.mktemp("samples_out")
+    return out, process(SAMPLES, out, ProcessConfig(block_size=256), client=client)
+
+
+def test_every_sample_scene_gives_valid_cogs(sample_run: tuple[Path, list[SceneResult]]) -> None:
+    out, results = sample_run
+    assert {r.name for r in results} == {p.stem for p in SAMPLES.glob("*.tif")}
+    assert all(r.status == "done" for r in results), [(r.name, r.message) for r in results]
+    for result in results:
+        for layer in ("probability", "classes"):
+            valid, errors, _ = cog_validate(str(result.outputs[layer]))
+            assert valid, errors
+        assert sorted(p.name for p in (out / result.name).iterdir()) == sorted(OUTPUTS)
+
+
+def test_outputs_sit_on_the_scene_grid_with_its_nodata(
+        sample_run: tuple[Path, list[SceneResult]]) -> None:
+    out, results = sample_run
+    for result in results:
+        manifest = json.loads((out / result.name / MANIFEST).read_text())
+        used = [manifest["scene_info"]["bands"][b]["index"]
+                for b in manifest["scene_info"]["bands_used"]]
+        with rasterio.open(SAMPLES / f"{result.name}.tif") as src:
+            crs, transform, shape = src.crs, src.transform, src.shape
+            values = src.read(used)
+            # Input nodata: the nodata value in any band the model reads.
+            invalid = (values == src.nodata).any(axis=0) if src.nodata is not None \
+                else np.zeros(shape, bool)
+        for layer in ("probability", "classes"):
+            with rasterio.open(result.outputs[layer]) as dst:
+                assert dst.crs == crs
+                assert dst.transform.almost_equals(transform)
+                assert dst.shape == shape
+                data = dst.read()
+            nodata = np.isnan(data).any(axis=0) if layer == "probability" else data[0] == 255
+            np.testing.assert_array_equal(nodata, invalid)
+
+
+def test_probabilities_and_classes_agree(sample_run: tuple[Path, list[SceneResult]]) -> None:
+    _, results = sample_run
+    result = by_name(results)["aberystwyth_s2_2021-05-27"]
+    with rasterio.open(result.outputs["probability"]) as p, \
+            rasterio.open(result.outputs["classes"]) as c:
+        probs, classes = p.read(), c.read(1)
+        assert p.descriptions == ("non_forest", "forest")
+    np.testing.assert_allclose(probs.sum(axis=0), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(classes, probs.argmax(axis=0))
+    assert 0.05 < (classes == 0).mean() < 0.6  # coast, town and fields are not forest
+
+
+def test_manifest_records_inputs_model_parameters_and_counts(
+        sample_run: tuple[Path, list[SceneResult]]) -> None:
+    out, _ = sample_run
+    manifest = json.loads((out / "aberystwyth_s2_2021-05-27" / MANIFEST).read_text())
+    assert manifest["inputs"][0]["size"] == os.path.getsize(
+        SAMPLES / "aberystwyth_s2_2021-05-27.tif")
+    assert manifest["model"]["id"] == "builtin:spectral-forest"
+    assert manifest["scene_info"]["date"] == "2021-05-27"
+    assert manifest["scene_info"]["sensor"] == "sentinel2"
+    assert manifest["scene_info"]["bands"]["red"]["label"] == "B4"
+    assert manifest["parameters"]["tile_size"] == 512
+    assert manifest["tiles"]["total"] == 4
+    pixels = sum(c["pixels"] for c in manifest["classes"].values())
+    assert pixels == 930 * 947
+    assert {"geoseg", "rasterio", "gdal", "dask"} <= manifest["versions"].keys()
+
+
+def test_rerun_skips_up_to_date_scenes_and_overwrite_redoes_them(
+        client: Client, tmp_path: Path) -> None:
+    scene = write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
+    out = tmp_path / "out"
+    [first] = process(scene.parent, out, client=client)
+    assert first.status == "done"
+    before = (out / "forest" / "classes.tif").read_bytes()
+    [second] = process(scene.parent, out, client=client)
+    assert (second.status, second.message) == ("skipped", "up to date")
+    [changed] = process(scene.parent, out, ProcessConfig(tile_size=32, overlap=8), client=client)
+    assert changed.status == "done"  # other parameters: not up to date
+    [forced] = process(scene.parent, out, ProcessConfig(tile_size=32, overlap=8, overwrite=True),
+                       client=client)
+    assert forced.status == "done"
+    assert (out / "forest" / "classes.tif").read_bytes() == before  # pixelwise: same classes
+
+
+class Interrupt(Exception):
+    """Stands for the client dying part-way through a run."""
+
+
+def test_finished_blocks_are_reused_after_an_interruption(client: Client, tmp_path: Path) -> None:
+    scene = write_raster(tmp_path / "in" / "forest.tif", forest_scene(200, 150), descriptions=BGRN)
+    config = ProcessConfig(tile_size=32, overlap=8, block_size=64, max_blocks_in_flight=1)
+    [reference] = process(scene, tmp_path / "reference", config, client=client)
+
+    def die_after_some_tiles(scene: str, done: int, total: int) -> None:
+        if done >= total // 2:
+            raise Interrupt
+
+    out = tmp_path / "out"
+    with pytest.raises(Interrupt):
+        process(scene, out, config, client=client, progress=die_after_some_tiles)
+    assert not (out / "forest" / "probability.tif").exists()
+    assert any((out / "forest" / WORK_DIR / "classes").glob("*.tif"))
+    [resumed] = process(scene, out, config, client=client)
+    assert resumed.status == "done"
+    assert 0 < resumed.blocks_reused < 12  # 4 × 3 blocks in all
+    for layer in ("probability", "classes"):
+        with rasterio.open(reference.outputs[layer]) as a, rasterio.open(resumed.outputs[layer]) as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+    assert not (out / "forest" / WORK_DIR).exists()  # removed once outputs are complete
+
+
+def _bad_scenes(root: Path) -> dict[str, str]:
+    """Write one good and several bad scenes; return scene name → expected message fragment."""
+    root.mkdir()
+    write_raster(root / "good.tif", forest_scene(), descriptions=BGRN)
+    (root / "corrupt.tif").write_bytes(b"II*\x00" + os.urandom(2000))
+    full = write_raster(root / "full.tif", forest_scene(256, 256), descriptions=BGRN,
+                        compress=None, tiled=True)
+    data = full.read_bytes()
+    full.unlink()
+    (root / "truncated.tif").write_bytes(data[: len(data) // 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # exactly the point here
+        with rasterio.open(root / "nocrs.tif", "w", driver="GTiff", width=20, height=20,
+                           count=4, dtype="uint16") as dst:
+            dst.write(forest_scene(20, 20))
+    write_raster(root / "no_nir.tif", forest_scene()[:3], descriptions=BGRN[:3])
+    write_raster(root / "all_nodata.tif", np.zeros((4, 40, 40), np.uint16), descriptions=BGRN,
+                 nodata=0)
+    return {"corrupt": "corrupt.tif: cannot read", "truncated": "truncated.tif",
+            "nocrs": "nocrs.tif: no CRS", "no_nir": "needs bands ['nir']",
+            "all_nodata": "no valid pixels"}
+
+
+def test_bad_scenes_fail_alone_with_one_line_and_no_partial_outputs(
+        client: Client, tmp_path: Path) -> None:
+    expected = _bad_scenes(tmp_path / "scenes")
+    out = tmp_path / "out"
+    results = by_name(process(tmp_path / "scenes", out, client=client))
+    assert results["good"].status == "done"
+    for name, fragment in expected.items():
+        result = results[name]
+        assert result.status == "failed", name
+        assert fragment in result.message, (name, result.message)
+        assert "\n" not in result.message
+        for output in OUTPUTS:
+            assert not (out / name / output).exists(), (name, output)
+
+
+def test_unwritable_output_directory_fails_that_scene(client: Client, tmp_path: Path) -> None:
+    scenes = tmp_path / "scenes"
+    write_raster(scenes / "a.tif", forest_scene(), descriptions=BGRN)
+    write_raster(scenes / "b.tif", forest_scene(), descriptions=BGRN)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("a file where the scene's output folder should be")
+    results = by_name(process(scenes, out, client=client))
+    assert results["a"].status == "failed"
+    assert "output directory not writable" in results["a"].message
+    assert results["b"].status == "done"
