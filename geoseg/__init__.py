@@ -8,12 +8,12 @@ The Python API is the product; the ``geoseg`` command is a thin layer over it::
 
 __version__ = "0.1.0"
 
-from geoseg.errors import ConfigError, GeosegError, ModelError, OutputError, SceneError  # noqa: E402
-from geoseg.pipeline import SceneResult, process  # noqa: E402
-from geoseg.plan import ProcessConfig  # noqa: E402
-from geoseg.scenes import Scene, SceneOptions, find_scenes, open_scene  # noqa: E402
-from geoseg.seams import seam_excess, seam_ratio  # noqa: E402
-from geoseg.tiling import TileGrid  # noqa: E402
+from geoseg.errors import ConfigError, GeosegError, ModelError, OutputError, SceneError
+from geoseg.pipeline import SceneResult, process
+from geoseg.plan import ProcessConfig
+from geoseg.scenes import Scene, SceneOptions, find_scenes, open_scene
+from geoseg.seams import seam_excess, seam_ratio
+from geoseg.tiling import TileGrid
 
 __all__ = [
     "ConfigError", "GeosegError", "ModelError", "OutputError", "ProcessConfig", "Scene",

@@ -82,7 +82,7 @@ def _process(client: Client, sources: list[SceneSource], out_root: Path, config:
                 results[source.name] = SceneResult(source.name, "skipped", "up to date")
                 continue
             _prepare_output(plan, keep_blocks=not config.overwrite)
-        except Exception as exc:  # a task's error arrives as whatever it raised
+        except Exception as exc:  # noqa: BLE001 (a task error arrives as whatever it raised)
             results[source.name] = SceneResult(source.name, "failed", error_line(exc))
             continue
         plans.append(plan)
@@ -118,7 +118,7 @@ def _finish(client: Client, outcome: SceneOutcome, config: ProcessConfig) -> Sce
                   "scene_options": asdict(config.scene_options)}
         write_manifest(plan.out_dir, build_manifest(outcome, counts, params))
         plan.store.remove()
-    except Exception as exc:  # one scene's failure must not sink the batch
+    except Exception as exc:  # noqa: BLE001 (one scene must not sink the batch)
         return SceneResult(name, "failed", error_line(exc), seconds=outcome.seconds)
     return SceneResult(name, "done", "", outcome.outputs, outcome.tiles_done,
                        outcome.tiles_skipped, outcome.blocks_reused, outcome.seconds)

@@ -4,8 +4,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task,
-                           TextColumn, TimeElapsedColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -52,22 +59,24 @@ def results_table(results: list[SceneResult]) -> Table:
 
 
 def scenes_table(found: list[tuple[SceneSource, Scene | SceneError]]) -> Table:
-    table = Table(title="geoseg info")
-    for column in ("scene", "files", "sensor", "date", "size", "CRS", "bands (label→name)",
-                   "scale", "problem"):
-        table.add_column(column, overflow="fold")
+    """One row per scene: what geoseg will read, or the problem that stops it."""
+    table = Table(title="geoseg info", show_lines=True)
+    table.add_column("scene", overflow="fold", max_width=32)
+    table.add_column("what geoseg sees", overflow="fold")
     for source, scene in found:
         if isinstance(scene, SceneError):
-            table.add_row(source.name, str(len(source.paths)), "", "", "", "", "", "",
-                          Text(str(scene), style="red"))
+            table.add_row(source.name, Text(f"problem: {scene}", style="red"))
             continue
         grid = scene.grid
-        bands = "\n".join(f"{b.label}→{b.name}" for b in scene.bands)
-        if scene.unmapped:
-            bands += f" (unnamed: {', '.join(scene.unmapped)})"
         date = f"{scene.date:%Y-%m-%d}" if scene.date_precision == "day" else (
-            f"{scene.date:%Y}" if scene.date else "?")
-        table.add_row(scene.name, str(len(scene.paths)), scene.sensor or "?", date,
-                      f"{grid.width}×{grid.height}", grid.crs.to_string(), bands,
-                      scene.scale_source, "")
+            f"{scene.date:%Y}" if scene.date else "unknown")
+        bands = "  ".join(f"{b.label}→{b.name}" for b in scene.bands)
+        if scene.unmapped:
+            bands += f"  (unnamed: {', '.join(scene.unmapped)})"
+        res_x, res_y = grid.resolution
+        lines = [f"sensor {scene.sensor or 'unknown'}, date {date}, {len(scene.paths)} file(s)",
+                 f"{grid.width}×{grid.height} px of {res_x:.6g}×{res_y:.6g}, {grid.crs.to_string()}",
+                 f"bands: {bands}",
+                 f"reflectance scale: {scene.scale_source}"]
+        table.add_row(scene.name, "\n".join(lines))
     return table

@@ -340,8 +340,14 @@ def _check_unique(where: str, names: list[str | None]) -> None:
 
 
 def _finest_grid(scene: str, files: list[_FileInfo]) -> Grid:
-    """The finest grid among the bands' files; every file must overlap it."""
-    finest = min(files, key=lambda f: f.grid.resolution[0] * f.grid.resolution[1]).grid
+    """The finest grid among the bands' files in their most common CRS; every file must overlap it.
+
+    Resolutions in different CRSs (metres, degrees) do not compare, so a band in another CRS is
+    only ever warped onto the others' grid.
+    """
+    crs = Counter(f.grid.crs for f in files).most_common(1)[0][0]
+    finest = min((f for f in files if f.grid.crs == crs),
+                 key=lambda f: f.grid.resolution[0] * f.grid.resolution[1]).grid
     for f in files:
         bounds = f.grid.bounds if f.grid.crs == finest.crs else transform_bounds(
             f.grid.crs, finest.crs, *f.grid.bounds)

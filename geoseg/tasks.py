@@ -20,7 +20,6 @@ from geoseg.scenes import SceneOptions, SceneSource, open_scene
 from geoseg.stitching import blend_block
 from geoseg.tiling import Block
 
-
 P = ParamSpec("P")
 R = TypeVar("R")
 

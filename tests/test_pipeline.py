@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from distributed import Client
 from rasterio.errors import NotGeoreferencedWarning
 from rio_cogeo.cogeo import cog_validate
@@ -158,7 +159,11 @@ def _bad_scenes(root: Path) -> dict[str, str]:
     write_raster(root / "no_nir.tif", forest_scene()[:3], descriptions=BGRN[:3])
     write_raster(root / "all_nodata.tif", np.zeros((4, 40, 40), np.uint16), descriptions=BGRN,
                  nodata=0)
-    return {"corrupt": "corrupt.tif: cannot read", "truncated": "truncated.tif",
+    far_away = Affine(10.0, 0.0, 800_000.0, 0.0, -10.0, 9_000_000.0)
+    write_raster(root / "split" / "B04.tif", forest_scene()[2:3])
+    write_raster(root / "split" / "B08.tif", forest_scene()[3:4], transform=far_away)
+    return {"split": "B08.tif lies on a grid that does not overlap",
+            "corrupt": "corrupt.tif: cannot read", "truncated": "truncated.tif: cannot read",
             "nocrs": "nocrs.tif: no CRS", "no_nir": "needs bands ['nir']",
             "all_nodata": "no valid pixels"}
 

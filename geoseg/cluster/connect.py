@@ -17,7 +17,8 @@ WORKER_ENV = {"GDAL_CACHEMAX": "128", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": 
 def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1) -> LocalCluster:
     """Worker processes (one thread each by default) on this machine, dashboard on a free port."""
     n = n_workers or max(1, min(os.cpu_count() or 1, 8))
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ", {}) | WORKER_ENV
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
         # Task errors reach the caller as one-line results; the workers need not log them too.
         return LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True,
                             dashboard_address=":0", silence_logs=logging.CRITICAL)

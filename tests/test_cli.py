@@ -1,0 +1,72 @@
+"""The ``geoseg`` command, run in-process with Typer's runner (and once as ``python -m geoseg``)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from distributed import Client
+from typer.testing import CliRunner
+
+from geoseg import __version__
+from geoseg.cli import app
+
+from .conftest import BGRN, SAMPLES, forest_scene, write_raster
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"geoseg {__version__}"
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    out = subprocess.run([sys.executable, "-m", "geoseg", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert __version__ in out.stdout
+
+
+def test_process_on_an_embedded_cluster(tmp_path: Path) -> None:
+    write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
+    result = runner.invoke(app, ["process", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                 "--workers", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "Dask dashboard: http" in result.output
+    assert (tmp_path / "out" / "forest" / "classes.tif").exists()
+
+
+def test_process_on_a_running_scheduler_reports_a_bad_scene(client: Client, tmp_path: Path
+                                                            ) -> None:
+    write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
+    (tmp_path / "in" / "broken.tif").write_bytes(b"not a tiff at all")
+    result = runner.invoke(app, ["process", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                 "--scheduler", client.scheduler.address, "--no-progress",
+                                 "--tile", "64", "--overlap", "16"])
+    assert result.exit_code == 1, result.output
+    failed = [line for line in result.output.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 1 and "broken.tif: cannot read" in failed[0]
+    assert (tmp_path / "out" / "forest" / "probability.tif").exists()
+    assert not (tmp_path / "out" / "broken").exists() or not any(
+        (tmp_path / "out" / "broken").glob("*.tif"))
+
+
+def test_bad_options_and_paths_are_one_line_errors(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["process", str(tmp_path / "nowhere"), "-o", str(tmp_path)])
+    assert missing.exit_code == 2
+    assert missing.output.strip().splitlines()[-1].startswith("error: ")
+    assert "no such scene file or directory" in missing.output
+    bad_overlap = runner.invoke(app, ["process", str(SAMPLES), "-o", str(tmp_path),
+                                      "--blend", "median"])
+    assert bad_overlap.exit_code == 2
+    assert "blend 'median' is not one of" in bad_overlap.output
+
+
+def test_info_shows_band_mapping_and_problems(tmp_path: Path) -> None:
+    ok = runner.invoke(app, ["info", str(SAMPLES)])
+    assert ok.exit_code == 0, ok.output
+    assert "B4→red" in ok.output and "sentinel2" in ok.output and "SWIR1→swir16" in ok.output
+    (tmp_path / "broken.tif").write_bytes(b"garbage")
+    bad = runner.invoke(app, ["info", str(tmp_path)])
+    assert bad.exit_code == 1
+    assert "cannot read" in bad.output
