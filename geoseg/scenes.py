@@ -216,10 +216,12 @@ def _unique_names(root: Path, scenes: list[SceneSource]) -> list[SceneSource]:
     counts = Counter(s.name for s in scenes)
     renamed = [SceneSource(f"{Path(s.paths[0]).parent.name}-{s.name}", s.paths)
                if counts[s.name] > 1 else s for s in scenes]
-    clashes = sorted(n for n, c in Counter(s.name for s in renamed).items() if c > 1)
-    if clashes:
-        raise ConfigError(f"{root}: several scenes would be named {clashes[0]!r}; rename their "
-                          "files so that each scene has its own name")
+    seen: dict[str, SceneSource] = {}
+    for scene in renamed:
+        if scene.name in seen:
+            raise ConfigError(f"{root}: {seen[scene.name].paths[0]} and {scene.paths[0]} would both "
+                              f"be scene {scene.name!r}; rename one of them")
+        seen[scene.name] = scene
     return renamed
 
 
