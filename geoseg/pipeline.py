@@ -1,26 +1,32 @@
-"""``process``: every scene of a directory to probability and class COGs, on a Dask cluster.
+"""The API: ``process`` (scenes → COGs and polygons) and ``vectorize`` (class raster → polygons).
 
-Steps: find the scenes; open each on a worker and check it fits the model; plan its batches and
-blocks; skip scenes whose manifest already matches; stream the rest through the cluster; write
-each scene's manifest last. A scene that fails is reported with a one-line reason and the others
-complete.
+``process`` steps: find the scenes; open each on a worker and check it fits the model; plan its
+batches and blocks; skip scenes whose manifest already matches; stream the rest through the
+cluster; vectorize the target class; write each scene's manifest last. A scene that fails is
+reported with a one-line reason and the others complete.
 """
 
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import rasterio
 from distributed import Client
 
+from geoseg import __version__
 from geoseg.cluster import connect, has_gpu_workers, stream_plans
 from geoseg.cluster.streaming import ProgressFn, SceneOutcome, error_line
 from geoseg.errors import ConfigError, OutputError
+from geoseg.grid import Grid
 from geoseg.manifest import MANIFEST, build_manifest, is_up_to_date, write_manifest
 from geoseg.models import Model, ModelRef, resolve_model
 from geoseg.plan import ProcessConfig, ScenePlan, input_fingerprint, make_plan
 from geoseg.scenes import SceneSource, find_scenes
 from geoseg.store import class_counts
-from geoseg.tasks import describe_scene
+from geoseg.tasks import describe_scene, finish_polygons, vectorize_window
+from geoseg.tiling import TileGrid
+from geoseg.vectorizing import PolygonInfo, VectorizeOptions
 
 
 @dataclass
@@ -114,6 +120,8 @@ def _finish(client: Client, outcome: SceneOutcome, config: ProcessConfig) -> Sce
     try:
         counts = client.submit(class_counts, outcome.outputs["classes"],
                                len(plan.info.card.classes), pure=False).result()
+        if config.polygons is not None:
+            outcome.outputs["polygons"] = _scene_polygons(client, plan, outcome, config)
         params = {"batch_size": config.batch_size, "model_spec": config.model,
                   "scene_options": asdict(config.scene_options)}
         write_manifest(plan.out_dir, build_manifest(outcome, counts, params))
@@ -122,3 +130,68 @@ def _finish(client: Client, outcome: SceneOutcome, config: ProcessConfig) -> Sce
         return SceneResult(name, "failed", error_line(exc), seconds=outcome.seconds)
     return SceneResult(name, "done", "", outcome.outputs, outcome.tiles_done,
                        outcome.tiles_skipped, outcome.blocks_reused, outcome.seconds)
+
+
+def _scene_polygons(client: Client, plan: ScenePlan, outcome: SceneOutcome,
+                    config: ProcessConfig) -> Path:
+    card, scene = plan.info.card, plan.scene
+    options = VectorizeOptions(card.classes.index(card.target_class), card.target_class,
+                               config.polygons)
+    info = PolygonInfo(scene.name, scene.date.isoformat() if scene.date else None, plan.model.id)
+    out = plan.out_dir / "polygons.gpkg"
+    vectorize(outcome.outputs["classes"], out, options, info,
+              probability=outcome.outputs["probability"], client=client)
+    return out
+
+
+def vectorize(classes: str | Path, out: str | Path, options: VectorizeOptions,
+              info: PolygonInfo, *, probability: str | Path | None = None,
+              client: Client | None = None, scheduler: str | None = None,
+              n_workers: int | None = None) -> int:
+    """Polygons of ``options.target`` in a class raster, window by window, into a GeoPackage.
+
+    Args:
+        classes: a single-band class raster (for example ``classes.tif`` from ``process``).
+        out: the GeoPackage to write (atomically).
+        options: target class and polygon options.
+        info: the scene, date and model written on every polygon.
+        probability: a raster with one band per class; gives ``mean_probability``.
+        client, scheduler, n_workers: where to run, as for ``process``.
+
+    Returns:
+        The number of polygons written.
+    """
+    if client is None:
+        with connect(scheduler, n_workers) as own:
+            return vectorize(classes, out, options, info, probability=probability, client=own)
+    classes, out = Path(classes), Path(out)
+    probability = Path(probability) if probability else None
+    grid = _raster_grid(classes)
+    parts_dir = out.parent / f".{out.stem}-parts"
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    blocks = TileGrid(grid.height, grid.width, 16, 0, options.polygons.window_size).blocks()
+    parts = [parts_dir / f"{b.key}.gpkg" for b in blocks]
+    windows = [client.submit(vectorize_window, classes, probability, b, grid, options, info, part,
+                             pure=False) for b, part in zip(blocks, parts, strict=True)]
+    metadata = {"description": f"{options.class_name} polygons of {info.scene} "
+                               f"(geoseg {__version__})",
+                "scene": info.scene, "date": info.date or "", "model": info.model,
+                "class": options.class_name, "source": str(classes.resolve()),
+                "min_area_ha": str(options.polygons.min_area_ha),
+                "simplify_m": str(options.polygons.simplify_m),
+                "sieve_pixels": str(options.polygons.sieve_pixels)}
+    try:
+        return client.submit(finish_polygons, windows, parts, grid, options, info, out, metadata,
+                             pure=False).result()
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
+
+
+def _raster_grid(path: Path) -> Grid:
+    try:
+        with rasterio.open(path) as src:
+            if src.count != 1:
+                raise ConfigError(f"{path}: a class raster has one band, this one has {src.count}")
+            return Grid(src.crs, src.transform, src.width, src.height)
+    except rasterio.errors.RasterioIOError as exc:
+        raise ConfigError(f"{path}: cannot read the class raster ({exc})") from None

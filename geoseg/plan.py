@@ -17,6 +17,7 @@ from geoseg.scenes import Scene, SceneOptions
 from geoseg.stitching import BLEND_MODES
 from geoseg.store import BlockStore
 from geoseg.tiling import Block, Tile, TileGrid
+from geoseg.vectorizing import PolygonOptions
 
 WORK_DIR = ".geoseg-work"
 
@@ -34,6 +35,7 @@ class ProcessConfig:
     scene_options: SceneOptions = field(default_factory=SceneOptions)
     overwrite: bool = False
     max_blocks_in_flight: int | None = None  # None: two per worker thread
+    polygons: PolygonOptions | None = field(default_factory=PolygonOptions)  # None: no vectors
 
     def __post_init__(self) -> None:
         if self.blend not in BLEND_MODES:
@@ -95,6 +97,7 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
     grid = info.scene.grid
     tiling = TileGrid(grid.height, grid.width, tile, overlap, config.block_size)
     params = {"model": model.id, "tile_size": tile, "overlap": overlap,
+              "polygons": asdict(config.polygons) if config.polygons else None,
               "block_size": config.block_size, "blend": config.blend,
               "edge_margin": card.edge_margin, "bands": list(info.bands),
               "scene_options": asdict(config.scene_options), "geoseg": __version__}

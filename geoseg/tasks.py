@@ -3,22 +3,29 @@
 - ``describe_scene``: open a scene on a worker (where the files are) and check it fits the model;
 - ``inference.predict_batch``: tiles → probabilities;
 - ``stitch_block``: blend the tiles touching one block and write the block to the store;
-- ``assemble_layer``: stream a layer's blocks into its final COG.
+- ``assemble_layer``: stream a layer's blocks into its final COG;
+- ``vectorizing.vectorize_window`` and ``finish_polygons``: class raster → polygons GeoPackage.
 """
 
 import functools
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from geoseg import inference
+import pyogrio
+
+from geoseg import inference, vectorizing
 from geoseg.errors import GeosegError
+from geoseg.geopackage import write_geopackage
+from geoseg.grid import Grid
 from geoseg.inference import TileBatch, as_model
 from geoseg.models import Model, ModelRef
 from geoseg.plan import SceneInfo, ScenePlan
 from geoseg.scenes import SceneOptions, SceneSource, open_scene
 from geoseg.stitching import blend_block
 from geoseg.tiling import Block
+from geoseg.vectorizing import PolygonInfo, VectorizeOptions, WindowPieces
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,6 +51,7 @@ def portable_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 predict_batch = portable_errors(inference.predict_batch)
+vectorize_window = portable_errors(vectorizing.vectorize_window)
 
 
 @portable_errors
@@ -67,3 +75,14 @@ def stitch_block(plan: ScenePlan, block: Block, batches: list[TileBatch]) -> int
 @portable_errors
 def assemble_layer(plan: ScenePlan, layer: str, final: Path, threads: int = 1) -> Path:
     return plan.store.assemble(layer, plan.tiling.blocks(), final, threads)
+
+
+@portable_errors
+def finish_polygons(windows: list[WindowPieces], parts: list[Path], grid: Grid,
+                    options: VectorizeOptions, info: PolygonInfo, out: Path,
+                    metadata: dict[str, str]) -> int:
+    """Merge the open pieces of all windows and stream every polygon into ``out``."""
+    merged = vectorizing.polygon_table(vectorizing.merge_open_pieces(windows), grid, options, info)
+    finished = (pyogrio.read_dataframe(p) for p in parts if p.exists())
+    empty = vectorizing.polygon_table([], grid, options, info)
+    return write_geopackage(chain(finished, [merged]), out, grid.crs.to_wkt(), empty, metadata)

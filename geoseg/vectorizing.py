@@ -1,0 +1,285 @@
+"""Vectorizing: one polygon per patch of a target class, from a class raster read window by window.
+
+Connectivity is 4 everywhere (pixels join across an edge, not a corner — GDAL's polygonize rule),
+so two patches touching only at a corner stay two polygons.
+
+Each window is labelled and polygonized on its own in *pixel* coordinates of the whole raster, so
+vertices are integers and pieces from neighbouring windows share edges exactly. A piece that
+touches an inner window border is *open*: it is handed on with the label strips along the window's
+borders. The merge joins open pieces whose pixels are 4-neighbours across a border (union-find),
+and unions each group into one polygon, holes kept. A piece inside its window is final at once and
+written by its window's task, so no process ever holds all polygons or the whole raster.
+
+Ground measures (``area_ha``, ``perimeter_m``) are taken in the raster's CRS when it is projected
+(in metres, or converted from its linear unit), and in a Lambert azimuthal equal-area projection
+centred on the raster when it is geographic (EPSG:4326, 4674 ...). Areas are those of the pixel
+polygons, before simplification.
+"""
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import rasterio
+import shapely
+from affine import Affine
+from pyproj import CRS as ProjCRS
+from pyproj import Transformer
+from rasterio.features import shapes, sieve
+from rasterio.windows import Window
+from scipy import ndimage
+
+from geoseg.errors import ConfigError
+from geoseg.grid import Grid
+from geoseg.tiling import Block, TileGrid
+
+CONNECTIVITY = 4
+_STRUCTURE = ndimage.generate_binary_structure(2, 1)  # 4-connectivity
+COLUMNS = ("id", "class", "area_ha", "perimeter_m", "mean_probability", "scene", "date", "model")
+
+
+@dataclass(frozen=True)
+class PolygonOptions:
+    """How patches become polygons.
+
+    Attributes:
+        min_area_ha: minimum mapping unit: smaller polygons are dropped.
+        simplify_m: Douglas-Peucker tolerance in metres (0: keep pixel edges).
+        sieve_pixels: before polygonizing, patches of fewer pixels (any class) are merged into
+            their largest neighbour (``rasterio.features.sieve``); 0 = no clean-up.
+        window_size: pixels per window side.
+    """
+
+    min_area_ha: float = 0.5
+    simplify_m: float = 0.0
+    sieve_pixels: int = 0
+    window_size: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.min_area_ha < 0 or self.simplify_m < 0 or self.sieve_pixels < 0:
+            raise ConfigError("--min-area-ha, --simplify and --sieve must not be negative")
+        if self.window_size < 16:
+            raise ConfigError(f"window size {self.window_size} is below 16 pixels")
+
+
+@dataclass(frozen=True)
+class VectorizeOptions:
+    """Which class to vectorize (index in the raster; ``class_name`` fills the ``class`` column)."""
+
+    target: int
+    class_name: str
+    polygons: PolygonOptions = PolygonOptions()
+
+
+@dataclass(frozen=True)
+class PolygonInfo:
+    """Attributes every polygon of a raster carries."""
+
+    scene: str
+    date: str | None
+    model: str
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One patch, or the part of a patch inside one window; geometry in raster pixel coordinates."""
+
+    geometry: shapely.Polygon
+    pixels: int
+    probability_sum: float
+
+
+@dataclass(frozen=True)
+class WindowPieces:
+    """A window's open pieces (touching an inner border) and its label strips along its borders."""
+
+    block: Block
+    open: dict[int, Piece]
+    top: np.ndarray
+    bottom: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    finished: int
+
+
+def label_patches(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """4-connected patches of a boolean mask: labels 1..n, 0 elsewhere."""
+    labels, count = ndimage.label(mask, structure=_STRUCTURE)
+    return labels.astype(np.int32), int(count)
+
+
+def pieces_of(labels: np.ndarray, count: int, window: Window, probability: np.ndarray | None
+              ) -> dict[int, Piece]:
+    """Polygon, pixel count and probability sum of each label, in raster pixel coordinates."""
+    if count == 0:
+        return {}
+    index = np.arange(1, count + 1)
+    pixels = ndimage.sum_labels(np.ones_like(labels), labels, index)
+    prob = (ndimage.sum_labels(probability, labels, index) if probability is not None
+            else np.full(count, np.nan))
+    offset = Affine.translation(int(window.col_off), int(window.row_off))
+    geoms = {int(v): shapely.geometry.shape(g)
+             for g, v in shapes(labels, mask=labels > 0, connectivity=CONNECTIVITY,
+                                transform=offset)}
+    return {k: Piece(geoms[k], int(pixels[k - 1]), float(prob[k - 1])) for k in geoms}
+
+
+def open_labels(labels: np.ndarray, block: Block, grid: TileGrid) -> set[int]:
+    """Labels touching a window side that is an inner border of the raster."""
+    w = block.window
+    sides = []
+    if w.row_off > 0:
+        sides.append(labels[0])
+    if w.row_off + w.height < grid.height:
+        sides.append(labels[-1])
+    if w.col_off > 0:
+        sides.append(labels[:, 0])
+    if w.col_off + w.width < grid.width:
+        sides.append(labels[:, -1])
+    return set(np.unique(np.concatenate(sides)).tolist()) - {0} if sides else set()
+
+
+def read_window(classes_path: Path, probability_path: Path | None, block: Block,
+                options: VectorizeOptions, grid: TileGrid) -> tuple[np.ndarray, np.ndarray | None]:
+    """The target mask (after optional sieving) and target probability of one window."""
+    halo = options.polygons.sieve_pixels
+    w = block.window
+    outer = Window(max(0, w.col_off - halo), max(0, w.row_off - halo), 0, 0)
+    outer = Window(outer.col_off, outer.row_off,
+                   min(grid.width, w.col_off + w.width + halo) - outer.col_off,
+                   min(grid.height, w.row_off + w.height + halo) - outer.row_off)
+    with rasterio.open(classes_path) as src:
+        classes = src.read(1, window=outer)
+    if halo:
+        # A patch of fewer than `halo` pixels fits in the halo, so sieving the window plus halo
+        # decides every pixel of the window as sieving the whole raster would.
+        classes = sieve(classes, size=halo, connectivity=CONNECTIVITY)
+    core = np.s_[int(w.row_off - outer.row_off):int(w.row_off - outer.row_off + w.height),
+                 int(w.col_off - outer.col_off):int(w.col_off - outer.col_off + w.width)]
+    mask = classes[core] == options.target
+    probability = None
+    if probability_path is not None:
+        with rasterio.open(probability_path) as src:
+            probability = src.read(options.target + 1, window=w).astype(np.float64)
+        probability = np.nan_to_num(probability, nan=0.0)
+    return mask, probability
+
+
+class GroundMeasure:
+    """Areas and lengths in metres for geometries in a raster's CRS."""
+
+    def __init__(self, grid: Grid) -> None:
+        crs = ProjCRS.from_user_input(grid.crs.to_wkt())
+        self.geographic = crs.is_geographic
+        if self.geographic:
+            left, bottom, right, top = grid.bounds
+            laea = ProjCRS.from_proj4(f"+proj=laea +lat_0={(bottom + top) / 2} "
+                                      f"+lon_0={(left + right) / 2} +datum=WGS84 +units=m")
+            self._to = Transformer.from_crs(crs, laea, always_xy=True)
+            self._back = Transformer.from_crs(laea, crs, always_xy=True)
+            self.unit = 1.0
+        else:
+            self.unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+
+    def to_metres(self, geoms: np.ndarray) -> np.ndarray:
+        if self.geographic:
+            return shapely.transform(geoms, lambda xy: np.column_stack(self._to.transform(*xy.T)))
+        return shapely.transform(geoms, lambda xy: xy * self.unit)
+
+    def from_metres(self, geoms: np.ndarray) -> np.ndarray:
+        if self.geographic:
+            return shapely.transform(geoms, lambda xy: np.column_stack(self._back.transform(*xy.T)))
+        return shapely.transform(geoms, lambda xy: xy / self.unit)
+
+
+def polygon_table(pieces: Iterable[Piece], grid: Grid, options: VectorizeOptions,
+                  info: PolygonInfo) -> gpd.GeoDataFrame:
+    """Finished patches as rows in the raster's CRS, filtered by the minimum mapping unit."""
+    pieces = list(pieces)
+    pixel_geoms = np.array([p.geometry for p in pieces], dtype=object)
+    t = grid.transform
+    geoms = shapely.transform(pixel_geoms, lambda xy: np.column_stack(
+        (t.a * xy[:, 0] + t.b * xy[:, 1] + t.c, t.d * xy[:, 0] + t.e * xy[:, 1] + t.f)))
+    measure = GroundMeasure(grid)
+    metric = measure.to_metres(geoms) if len(geoms) else geoms
+    area_ha = shapely.area(metric) / 1e4 if len(geoms) else np.zeros(0)
+    keep = area_ha >= options.polygons.min_area_ha
+    metric, area_ha, pieces = metric[keep], area_ha[keep], [p for p, k in zip(pieces, keep,
+                                                                            strict=True) if k]
+    perimeter = shapely.length(metric)
+    if options.polygons.simplify_m > 0 and len(metric):
+        metric = shapely.simplify(metric, options.polygons.simplify_m, preserve_topology=True)
+        geoms = measure.from_metres(metric)
+    else:
+        geoms = geoms[keep]
+    # Pixel polygons are valid, but simplifying or a hole touching its shell at a corner can
+    # leave a ring GEOS calls invalid: repair, keeping polygons only.
+    geoms = shapely.make_valid(np.asarray(geoms, dtype=object), method="structure",
+                               keep_collapsed=False)
+    return gpd.GeoDataFrame({
+        "class": [options.class_name] * len(pieces),
+        "area_ha": area_ha,
+        "perimeter_m": perimeter,
+        "mean_probability": [p.probability_sum / p.pixels for p in pieces],
+        "scene": [info.scene] * len(pieces),
+        "date": [info.date] * len(pieces),
+        "model": [info.model] * len(pieces),
+    }, geometry=list(geoms), crs=grid.crs.to_wkt())
+
+
+def vectorize_window(classes_path: Path, probability_path: Path | None, block: Block,
+                     grid: Grid, options: VectorizeOptions, info: PolygonInfo, part: Path
+                     ) -> WindowPieces:
+    """Polygonize one window: finished pieces go to ``part``; open ones are returned."""
+    tiling = TileGrid(grid.height, grid.width, 16, 0, options.polygons.window_size)
+    mask, probability = read_window(classes_path, probability_path, block, options, tiling)
+    labels, count = label_patches(mask)
+    pieces = pieces_of(labels, count, block.window, probability)
+    open_ids = open_labels(labels, block, tiling)
+    finished = [p for k, p in pieces.items() if k not in open_ids]
+    table = polygon_table(finished, grid, options, info)
+    if len(table):
+        write_part(table, part)
+    return WindowPieces(block, {k: pieces[k] for k in open_ids}, labels[0].copy(),
+                        labels[-1].copy(), labels[:, 0].copy(), labels[:, -1].copy(), len(table))
+
+
+def merge_open_pieces(windows: list[WindowPieces]) -> list[Piece]:
+    """Join open pieces that are 4-neighbours across window borders into whole patches."""
+    parent: dict[tuple[int, int, int], tuple[int, int, int]] = {}
+
+    def find(key: tuple[int, int, int]) -> tuple[int, int, int]:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    by_block = {(w.block.row, w.block.col): w for w in windows}
+    for (row, col), w in by_block.items():
+        for other, mine, theirs in ((by_block.get((row, col + 1)), w.right, "left"),
+                                    (by_block.get((row + 1, col)), w.bottom, "top")):
+            if other is None:
+                continue
+            across = getattr(other, theirs)
+            for a, b in set(zip(mine.tolist(), across.tolist(), strict=True)):
+                if a and b:
+                    parent[find((other.block.row, other.block.col, b))] = find((row, col, a))
+    groups: dict[tuple[int, int, int], list[Piece]] = {}
+    for w in windows:
+        for label, piece in sorted(w.open.items()):
+            groups.setdefault(find((w.block.row, w.block.col, label)), []).append(piece)
+    return [Piece(shapely.union_all([p.geometry for p in group]) if len(group) > 1
+                  else group[0].geometry,
+                  sum(p.pixels for p in group), sum(p.probability_sum for p in group))
+            for _, group in sorted(groups.items())]
+
+
+def write_part(table: gpd.GeoDataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.gpkg")
+    pyogrio.write_dataframe(table, tmp, layer="polygons", driver="GPKG")
+    os.replace(tmp, path)
