@@ -9,10 +9,13 @@ from rich.console import Console
 from geoseg import __version__
 from geoseg.cluster import connect
 from geoseg.errors import GeosegError
+from geoseg.pipeline import class_raster_inputs
 from geoseg.pipeline import process as run_process
+from geoseg.pipeline import vectorize as run_vectorize
 from geoseg.plan import ProcessConfig
 from geoseg.reporting import results_table, scene_progress, scenes_table
 from geoseg.scenes import SceneOptions, inspect_scenes
+from geoseg.vectorizing import PolygonOptions, VectorizeOptions
 
 app = typer.Typer(help="Seamless tiled segmentation of satellite scenes into forest maps.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -39,6 +42,13 @@ SensorOpt = Annotated[str | None, typer.Option(
 ScaleOpt = Annotated[float | None, typer.Option(
     help="Reflectance = DN × scale + offset (default: from metadata, else by data type).")]
 OffsetOpt = Annotated[float | None, typer.Option(help="Reflectance offset (with --scale).")]
+MinAreaOpt = Annotated[float, typer.Option(help="Minimum mapping unit of polygons, hectares.")]
+SimplifyOpt = Annotated[float, typer.Option(help="Polygon simplification tolerance, metres.")]
+SieveOpt = Annotated[int, typer.Option(
+    help="Merge patches smaller than this many pixels into their neighbours first (0: off).")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    help="Dask scheduler address (tcp://host:8786); default: an embedded local cluster.")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Local cluster worker processes.")]
 
 
 def _scene_options(bands: str | None, sensor: str | None, scale: float | None,
@@ -63,18 +73,24 @@ def process(
                      ] = "cosine",
     bands: BandsOpt = None, sensor: SensorOpt = None, scale: ScaleOpt = None,
     offset: OffsetOpt = None,
-    scheduler: Annotated[str | None, typer.Option(
-        help="Dask scheduler address (tcp://host:8786); default: an embedded local cluster.")
-    ] = None,
-    workers: Annotated[int | None, typer.Option(help="Local cluster worker processes.")] = None,
+    polygons: Annotated[bool, typer.Option(help="Vectorize the target class to polygons.gpkg.")
+                        ] = True,
+    min_area_ha: MinAreaOpt = 0.5, simplify: SimplifyOpt = 0.0, sieve: SieveOpt = 0,
+    quicklook: Annotated[bool, typer.Option(help="Write quicklook.png with polygons outlined.")
+                         ] = False,
+    scheduler: SchedulerOpt = None, workers: WorkersOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Redo scenes whose outputs are up to date.")
                          ] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Segment every scene in SCENES into probability and class COGs under OUT/<scene>/."""
+    """Segment every scene in SCENES into probability and class COGs, and polygons of the
+    model's target class, under OUT/<scene>/."""
     try:
-        config = ProcessConfig(model, tile, overlap, batch_size, block_size, blend,
-                               _scene_options(bands, sensor, scale, offset), overwrite)
+        config = ProcessConfig(
+            model, tile, overlap, batch_size, block_size, blend,
+            _scene_options(bands, sensor, scale, offset), overwrite,
+            polygons=PolygonOptions(min_area_ha, simplify, sieve) if polygons else None,
+            quicklook=quicklook)
         with connect(scheduler, workers) as client:
             console.print(f"Dask dashboard: {client.dashboard_link}")
             with scene_progress(console, progress) as update:
@@ -89,6 +105,30 @@ def process(
                           soft_wrap=True)
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def vectorize(
+    classes: Annotated[Path, typer.Argument(help="A class raster (e.g. OUT/<scene>/classes.tif).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="GeoPackage to write.")],
+    class_: Annotated[str, typer.Option(
+        "--class", help="Class to vectorize: a name from the manifest beside the raster, or an "
+                        "index.")] = "0",
+    min_area_ha: MinAreaOpt = 0.5, simplify: SimplifyOpt = 0.0, sieve: SieveOpt = 0,
+    window: Annotated[int, typer.Option(help="Window size in pixels.")] = 1024,
+    scheduler: SchedulerOpt = None, workers: WorkersOpt = None,
+) -> None:
+    """Polygons of one class of any class raster, merged across windows, into a GeoPackage."""
+    try:
+        target, name, info, probability = class_raster_inputs(classes, class_)
+        options = VectorizeOptions(target, name, PolygonOptions(min_area_ha, simplify, sieve,
+                                                                window))
+        count = run_vectorize(classes, out, options, info, probability=probability,
+                              scheduler=scheduler, n_workers=workers)
+    except GeosegError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(f"{count} {name} polygons → {out}", highlight=False)
 
 
 @app.command()

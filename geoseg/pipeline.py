@@ -6,6 +6,7 @@ cluster; vectorize the target class; write each scene's manifest last. A scene t
 reported with a one-line reason and the others complete.
 """
 
+import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +23,8 @@ from geoseg.grid import Grid
 from geoseg.manifest import MANIFEST, build_manifest, is_up_to_date, write_manifest
 from geoseg.models import Model, ModelRef, resolve_model
 from geoseg.plan import ProcessConfig, ScenePlan, input_fingerprint, make_plan
-from geoseg.scenes import SceneSource, find_scenes
+from geoseg.quicklook import write_quicklook
+from geoseg.scenes import SceneSource, acquisition_date, find_scenes
 from geoseg.store import class_counts
 from geoseg.tasks import describe_scene, finish_polygons, vectorize_window
 from geoseg.tiling import TileGrid
@@ -122,6 +124,10 @@ def _finish(client: Client, outcome: SceneOutcome, config: ProcessConfig) -> Sce
                                len(plan.info.card.classes), pure=False).result()
         if config.polygons is not None:
             outcome.outputs["polygons"] = _scene_polygons(client, plan, outcome, config)
+        if config.quicklook:
+            outcome.outputs["quicklook"] = client.submit(
+                write_quicklook, plan.scene, outcome.outputs.get("polygons"),
+                plan.out_dir / "quicklook.png", pure=False).result()
         params = {"batch_size": config.batch_size, "model_spec": config.model,
                   "scene_options": asdict(config.scene_options)}
         write_manifest(plan.out_dir, build_manifest(outcome, counts, params))
@@ -195,3 +201,33 @@ def _raster_grid(path: Path) -> Grid:
             return Grid(src.crs, src.transform, src.width, src.height)
     except rasterio.errors.RasterioIOError as exc:
         raise ConfigError(f"{path}: cannot read the class raster ({exc})") from None
+
+
+def class_raster_inputs(classes: str | Path, class_spec: str
+                        ) -> tuple[int, str, PolygonInfo, Path | None]:
+    """What ``vectorize`` needs to know about a class raster, from its geoseg manifest if any.
+
+    ``class_spec`` is a class name (looked up in the ``manifest.json`` beside the raster) or an
+    index. Returns the class index, its name, the polygon attributes and the probability raster
+    beside it (or None).
+    """
+    classes = Path(classes)
+    manifest_path = classes.parent / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    names = list(manifest["model"]["card"]["classes"]) if manifest else []
+    if class_spec.isdigit():
+        target = int(class_spec)
+        name = names[target] if target < len(names) else class_spec
+    elif class_spec in names:
+        target, name = names.index(class_spec), class_spec
+    else:
+        known = f"classes in {manifest_path}: {names}" if names else "no manifest.json beside it"
+        raise ConfigError(f"{classes}: unknown class {class_spec!r} ({known}); pass an index")
+    probability = classes.parent / "probability.tif"
+    if manifest:
+        info = PolygonInfo(manifest["scene"], manifest["scene_info"]["date"],
+                           manifest["model"]["id"])
+    else:
+        date, _ = acquisition_date(classes.stem)
+        info = PolygonInfo(classes.stem, date.isoformat() if date else None, "")
+    return target, name, info, probability if manifest and probability.exists() else None

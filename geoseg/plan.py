@@ -36,6 +36,7 @@ class ProcessConfig:
     overwrite: bool = False
     max_blocks_in_flight: int | None = None  # None: two per worker thread
     polygons: PolygonOptions | None = field(default_factory=PolygonOptions)  # None: no vectors
+    quicklook: bool = False  # also write quicklook.png (scene colours, polygons outlined)
 
     def __post_init__(self) -> None:
         if self.blend not in BLEND_MODES:

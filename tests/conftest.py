@@ -10,6 +10,7 @@ import rasterio
 from affine import Affine
 from distributed import Client
 
+from geoseg import ProcessConfig, SceneResult, process
 from geoseg.cluster.connect import local_cluster
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -58,3 +59,11 @@ def client() -> Iterator[Client]:
     """A real LocalCluster with two worker processes, shared by the end-to-end tests."""
     with local_cluster(n_workers=2) as cluster, Client(cluster) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def sample_run(client: Client, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, list[SceneResult]]:
+    """Every bundled sample processed once with the built-in model (blocks of 256 px)."""
+    out = tmp_path_factory.mktemp("samples_out")
+    return out, process(SAMPLES, out, ProcessConfig(block_size=256), client=client)

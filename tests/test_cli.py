@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyogrio
 from distributed import Client
 from typer.testing import CliRunner
 
@@ -70,3 +71,18 @@ def test_info_shows_band_mapping_and_problems(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["info", str(tmp_path)])
     assert bad.exit_code == 1
     assert "cannot read" in bad.output
+
+
+def test_vectorize_command_names_the_class_from_the_manifest(sample_run, tmp_path: Path) -> None:
+    out, _ = sample_run
+    classes = out / "pucallpa_2000" / "classes.tif"
+    gpkg = tmp_path / "clearings.gpkg"
+    result = runner.invoke(app, ["vectorize", str(classes), "-o", str(gpkg), "--class",
+                                 "non_forest", "--min-area-ha", "5", "--window", "256",
+                                 "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    table = pyogrio.read_dataframe(gpkg, layer="polygons")
+    assert len(table) > 0 and (table["area_ha"] >= 5).all()
+    assert set(table["scene"]) == {"pucallpa_2000"} and set(table["date"]) == {"2000-01-01"}
+    unknown = runner.invoke(app, ["vectorize", str(classes), "-o", str(gpkg), "--class", "cloud"])
+    assert unknown.exit_code == 2 and "unknown class 'cloud'" in unknown.output

@@ -20,18 +20,11 @@ from geoseg.plan import WORK_DIR
 
 from .conftest import BGRN, SAMPLES, forest_scene, write_raster
 
-OUTPUTS = ("probability.tif", "classes.tif", MANIFEST)
+OUTPUTS = ("probability.tif", "classes.tif", "polygons.gpkg", MANIFEST)
 
 
 def by_name(results: list[SceneResult]) -> dict[str, SceneResult]:
     return {r.name: r for r in results}
-
-
-@pytest.fixture(scope="module")
-def sample_run(client: Client, tmp_path_factory: pytest.TempPathFactory
-               ) -> tuple[Path, list[SceneResult]]:
-    out = tmp_path_factory.mktemp("samples_out")
-    return out, process(SAMPLES, out, ProcessConfig(block_size=256), client=client)
 
 
 def test_every_sample_scene_gives_valid_cogs(sample_run: tuple[Path, list[SceneResult]]) -> None:

@@ -1,0 +1,91 @@
+"""The outputs open in the tools analysts use: GDAL's command-line tools and QGIS.
+
+Each test runs when its tool is installed (``apt-get install gdal-bin``; ``apt-get install
+--no-install-recommends qgis``; CI's .ci/run installs both) and is skipped otherwise.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyogrio
+import pytest
+
+from geoseg import SceneResult
+from geoseg.geopackage import LAYER
+
+SCENE = "aberystwyth_s2_2021-05-27"
+QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")  # Debian's qgis_process wrapper adds a bad flag
+QGIS_ENV = os.environ | {"QT_QPA_PLATFORM": "offscreen"}
+
+
+def polygons(sample_run: tuple[Path, list[SceneResult]]) -> Path:
+    out, _ = sample_run
+    return out / SCENE / "polygons.gpkg"
+
+
+@pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="gdal-bin is not installed")
+def test_ogrinfo_shows_crs_count_and_spatial_index(sample_run) -> None:
+    path = polygons(sample_run)
+    summary = subprocess.run(["ogrinfo", "-so", str(path), LAYER], capture_output=True,
+                             text=True, check=True).stdout
+    count = pyogrio.read_info(path, layer=LAYER)["features"]
+    assert count > 10
+    assert f"Feature Count: {count}" in summary
+    assert "British National Grid" in summary and "Geometry: Multi Polygon" in summary
+    index = subprocess.run(["ogrinfo", str(path), "-sql",
+                            f"SELECT HasSpatialIndex('{LAYER}', 'geom')"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "HasSpatialIndex (Integer) = 1" in index
+
+
+@pytest.mark.skipif(shutil.which("gdalinfo") is None, reason="gdal-bin is not installed")
+def test_gdalinfo_reads_the_cogs(sample_run) -> None:
+    out, _ = sample_run
+    info = json.loads(subprocess.run(["gdalinfo", "-json", str(out / SCENE / "classes.tif")],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["metadata"]["IMAGE_STRUCTURE"]["LAYOUT"] == "COG"
+    assert info["bands"][0]["noDataValue"] == 255
+    assert len(info["bands"][0]["overviews"]) >= 1
+
+
+@pytest.mark.skipif(not QGIS_PROCESS.exists(), reason="QGIS is not installed")
+def test_qgis_loads_the_layer_valid_with_every_feature(sample_run) -> None:
+    path = polygons(sample_run)
+    run = subprocess.run(
+        [str(QGIS_PROCESS), "--json", "run", "qgis:checkvalidity",
+         f"--INPUT_LAYER={path}|layername={LAYER}", "--METHOD=2",
+         "--VALID_OUTPUT=TEMPORARY_OUTPUT", "--INVALID_OUTPUT=TEMPORARY_OUTPUT",
+         "--ERROR_OUTPUT=TEMPORARY_OUTPUT"], capture_output=True, text=True, env=QGIS_ENV,
+        check=True, timeout=120)
+    results = json.loads(run.stdout)["results"]
+    assert results["VALID_COUNT"] == pyogrio.read_info(path, layer=LAYER)["features"]
+    assert results["INVALID_COUNT"] == results["ERROR_COUNT"] == 0
+    assert "GeoPackage" not in run.stderr  # no version warning from older QGIS
+
+
+QGIS_STYLE_CHECK = """
+import sys
+from qgis.core import QgsApplication, QgsVectorLayer
+app = QgsApplication([], False)
+app.initQgis()
+layer = QgsVectorLayer(sys.argv[1] + "|layername=polygons", "polygons", "ogr")
+message, loaded = layer.loadDefaultStyle()
+symbol = layer.renderer().symbol()
+print(layer.isValid(), loaded, symbol.color().getRgb(), symbol.symbolLayer(0).strokeColor().getRgb())
+"""
+
+
+def _system_python_has_qgis() -> bool:
+    python = shutil.which("python3", path="/usr/bin")
+    return python is not None and subprocess.run(
+        [python, "-c", "import qgis.core"], capture_output=True, env=QGIS_ENV).returncode == 0
+
+
+@pytest.mark.skipif(not _system_python_has_qgis(), reason="python3-qgis is not installed")
+def test_qgis_opens_the_layer_with_its_stored_default_style(sample_run) -> None:
+    out = subprocess.run(["/usr/bin/python3", "-c", QGIS_STYLE_CHECK, str(polygons(sample_run))],
+                         capture_output=True, text=True, env=QGIS_ENV, check=True, timeout=120)
+    assert out.stdout.split("\n")[-2] == "True True (255, 120, 0, 110) (200, 30, 0, 255)"
