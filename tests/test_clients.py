@@ -81,7 +81,8 @@ print(layer.isValid(), loaded, symbol.color().getRgb(), symbol.symbolLayer(0).st
 def _system_python_has_qgis() -> bool:
     python = shutil.which("python3", path="/usr/bin")
     return python is not None and subprocess.run(
-        [python, "-c", "import qgis.core"], capture_output=True, env=QGIS_ENV).returncode == 0
+        [python, "-c", "import qgis.core"], check=False, capture_output=True, env=QGIS_ENV
+    ).returncode == 0
 
 
 @pytest.mark.skipif(not _system_python_has_qgis(), reason="python3-qgis is not installed")
