@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 
 # Run geoseg on the bundled real sample scenes with embedded defaults.
 demo: $(VENV)/.installed
-	$(VENV)/bin/geoseg process samples/ -o out/
+	$(VENV)/bin/geoseg process samples/ -o out/ --quicklook
 
 # The whole test suite (what CI runs).
 test: $(VENV)/.installed

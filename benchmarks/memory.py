@@ -141,11 +141,12 @@ def ensure_scene(size: int, regenerate: bool) -> tuple[Path, float | None]:
 
 @dataclass
 class ProcessPeak:
-    """One process of the measured tree: its command and its PSS at its peak and the tree's."""
+    """One process of the measured tree: its command, its own peak PSS and its PSS at the tree's."""
 
     pid: int
-    command: str
+    command: str = ""
     peak_mib: float = 0.0
+    peak_at_s: float = 0.0  # seconds after the start
     at_tree_peak_mib: float = 0.0
     torch: bool = False
 
@@ -158,6 +159,7 @@ class Measurement:
     returncode: int
     wall_s: float
     peak_mib: float
+    peak_at_s: float
     samples: int
     processes: list[ProcessPeak] = field(default_factory=list)
     output_tail: str = ""
@@ -199,19 +201,23 @@ def command_line(process: psutil.Process) -> str:
     try:
         return " ".join(process.cmdline())
     except psutil.Error:
-        return "?"
+        return ""
 
 
-def sample(tree: list[psutil.Process], seen: dict[int, ProcessPeak]) -> dict[int, float]:
+def sample(tree: list[psutil.Process], seen: dict[int, ProcessPeak], elapsed: float
+           ) -> dict[int, float]:
     """PSS in MiB of each process of ``tree`` still alive; updates ``seen`` (peaks, torch)."""
     current: dict[int, float] = {}
     for process in tree:
         kib = pss_kib(process.pid)
         if kib is None:
             continue
-        peak = seen.setdefault(process.pid, ProcessPeak(process.pid, command_line(process)))
-        current[process.pid] = kib / 1024
-        peak.peak_mib = max(peak.peak_mib, current[process.pid])
+        current[process.pid] = mib = kib / 1024
+        peak = seen.setdefault(process.pid, ProcessPeak(process.pid))
+        # Read every time: until it execs, the command's process is a copy of this one.
+        peak.command = command_line(process) or peak.command
+        if mib > peak.peak_mib:
+            peak.peak_mib, peak.peak_at_s = mib, elapsed
         peak.torch = peak.torch or has_torch(process.pid)
     return current
 
@@ -219,23 +225,25 @@ def sample(tree: list[psutil.Process], seen: dict[int, ProcessPeak]) -> dict[int
 def measure_peak_pss(cmd: list[str], interval: float = 0.2) -> Measurement:
     """Run ``cmd`` and sample the PSS of it and all its descendants every ``interval`` s."""
     seen: dict[int, ProcessPeak] = {}
-    peak, at_peak, samples = 0.0, {}, 0
+    peak, peak_at, at_peak, samples = 0.0, 0.0, {}, 0
     with tempfile.TemporaryFile("w+") as log:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         root = psutil.Process(proc.pid)
         while proc.poll() is None:
-            current = sample(process_tree(root), seen)
+            elapsed = time.perf_counter() - start
+            current = sample(process_tree(root), seen, elapsed)
             samples += 1
             if sum(current.values()) > peak:
-                peak, at_peak = sum(current.values()), current
+                peak, peak_at, at_peak = sum(current.values()), elapsed, current
             time.sleep(interval)
         wall = time.perf_counter() - start
         log.seek(0)
         tail = log.read()[-4000:]
     for pid, mib in at_peak.items():
         seen[pid].at_tree_peak_mib = mib
-    return Measurement(cmd, proc.returncode, wall, peak, samples, list(seen.values()), tail)
+    return Measurement(cmd, proc.returncode, wall, peak, peak_at, samples, list(seen.values()),
+                       tail)
 
 
 # --- geoseg process ------------------------------------------------------------------------------
@@ -308,15 +316,16 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def print_report(runs: list[dict], summary: dict) -> None:
-    print(f"\n{'size':>8}  {'peak PSS (MiB)':>14}  {'wall (s)':>8}  {'torch':>5}  {'exit':>4}")
+    print(f"\n{'size':>8}  {'peak PSS (MiB)':>14}  {'at (s)':>7}  {'wall (s)':>8}  {'torch':>5}  "
+          f"{'exit':>4}")
     for r in runs:
-        print(f"{r['size']:>7}²  {r['peak_pss_mib']:>14.0f}  {r['wall_s']:>8.1f}  "
-              f"{'yes' if r['torch_loaded'] else 'no':>5}  {r['returncode']:>4}")
+        print(f"{r['size']:>7}²  {r['peak_pss_mib']:>14.0f}  {r['peak_at_s']:>7.1f}  "
+              f"{r['wall_s']:>8.1f}  {'yes' if r['torch_loaded'] else 'no':>5}  {r['returncode']:>4}")
     for r in runs:
-        print(f"\n{r['size']}²: per process (peak / at the tree's peak, MiB)")
+        print(f"\n{r['size']}²: per process: own peak (MiB) at (s), PSS at the tree's peak (MiB)")
         for p in sorted(r["processes"], key=lambda p: -p["peak_mib"]):
-            print(f"  {p['pid']:>7}  {p['peak_mib']:>7.0f} / {p['at_tree_peak_mib']:>7.0f}  "
-                  f"{p['role']}")
+            print(f"  {p['pid']:>7}  {p['peak_mib']:>7.0f} at {p['peak_at_s']:>6.1f}  "
+                  f"{p['at_tree_peak_mib']:>7.0f}  {p['role']}")
     s = summary
     print(f"\npeak at {s['largest']}²: {s['largest_peak_mib']:.0f} MiB "
           f"(goal ≤ {s['peak_goal_mib']:.0f} MiB): {verdict(s['peak_ok'])}")
