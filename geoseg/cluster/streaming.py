@@ -55,6 +55,7 @@ class _Run:
     todo: list[Block]
     needs: dict[tuple[int, int], list[int]]
     refcount: Counter
+    tiles: list  # the plan's batches of tiles, computed once
     batches: dict[int, Future] = field(default_factory=dict)
     futures: set[Future] = field(default_factory=set)
     blocks_left: int = 0
@@ -96,7 +97,7 @@ def stream_plans(client: Client, plans: list[tuple[ScenePlan, Any]], *, max_bloc
             for b in run.needs[block.row, block.col]:
                 if b not in run.batches:
                     run.batches[b] = submit(
-                        predict_batch, run, "predict", b, run.plan.scene, run.plan.batches[b],
+                        predict_batch, run, "predict", b, run.plan.scene, run.tiles[b],
                         run.model, run.plan.tiling.tile_size,
                         resources={"GPU": 1} if gpu else None)
             batches = [run.batches[b] for b in run.needs[block.row, block.col]]
@@ -139,16 +140,16 @@ def stream_plans(client: Client, plans: list[tuple[ScenePlan, Any]], *, max_bloc
 
 def _start(plan: ScenePlan, model: Any) -> _Run:
     store = plan.store
-    blocks = plan.tiling.blocks()
-    todo = [b for b in blocks if not store.has(b)]
+    stored = {b.key: store.has(b) for b in plan.tiling.blocks()}
+    todo = [b for b in plan.tiling.blocks() if not stored[b.key]]
+    reused = [b for b in plan.tiling.blocks() if stored[b.key]]
     needs = {(b.row, b.col): plan.batches_for(b) for b in todo}
     refcount = Counter(i for ids in needs.values() for i in ids)
     batches = plan.batches
-    reused = [b for b in blocks if b not in todo]
     outcome = SceneOutcome(plan, blocks_reused=len(reused),
                            tiles_planned=sum(len(batches[b]) for b in refcount),
                            valid_pixels=sum(store.valid_pixels(b) for b in reused))
-    return _Run(plan, model, outcome, todo, needs, refcount, blocks_left=len(todo))
+    return _Run(plan, model, outcome, todo, needs, refcount, batches, blocks_left=len(todo))
 
 
 def _iter_blocks(runs: list[_Run]) -> Iterator[tuple[_Run, Block]]:
