@@ -143,7 +143,8 @@ def _scene_polygons(client: Client, plan: ScenePlan, outcome: SceneOutcome,
     card, scene = plan.info.card, plan.scene
     options = VectorizeOptions(card.classes.index(card.target_class), card.target_class,
                                config.polygons)
-    info = PolygonInfo(scene.name, scene.date.isoformat() if scene.date else None, plan.model.id)
+    info = PolygonInfo.for_scene(scene.name, scene.date.isoformat() if scene.date else None,
+                                 plan.model.id)
     out = plan.out_dir / "polygons.gpkg"
     vectorize(outcome.outputs["classes"], out, options, info,
               probability=outcome.outputs["probability"], client=client)
@@ -179,9 +180,9 @@ def vectorize(classes: str | Path, out: str | Path, options: VectorizeOptions,
     parts = [parts_dir / f"{b.key}.gpkg" for b in blocks]
     windows = [client.submit(vectorize_window, classes, probability, b, grid, options, info, part,
                              pure=False) for b, part in zip(blocks, parts, strict=True)]
-    metadata = {"description": f"{options.class_name} polygons of {info.scene} "
+    metadata = {"description": f"{options.class_name} polygons of {info.label} "
                                f"(geoseg {__version__})",
-                "scene": info.scene, "date": info.date or "", "model": info.model,
+                **{column: value or "" for column, value in info.attributes},
                 "class": options.class_name, "source": str(classes.resolve()),
                 "min_area_ha": str(options.polygons.min_area_ha),
                 "simplify_m": str(options.polygons.simplify_m),
@@ -225,9 +226,9 @@ def class_raster_inputs(classes: str | Path, class_spec: str
         raise ConfigError(f"{classes}: unknown class {class_spec!r} ({known}); pass an index")
     probability = classes.parent / "probability.tif"
     if manifest:
-        info = PolygonInfo(manifest["scene"], manifest["scene_info"]["date"],
-                           manifest["model"]["id"])
+        info = PolygonInfo.for_scene(manifest["scene"], manifest["scene_info"]["date"],
+                                     manifest["model"]["id"])
     else:
         date, _ = acquisition_date(classes.stem)
-        info = PolygonInfo(classes.stem, date.isoformat() if date else None, "")
+        info = PolygonInfo.for_scene(classes.stem, date.isoformat() if date else None, "")
     return target, name, info, probability if manifest and probability.exists() else None

@@ -39,7 +39,6 @@ from geoseg.tiling import Block, TileGrid
 
 CONNECTIVITY = 4
 _STRUCTURE = ndimage.generate_binary_structure(2, 1)  # 4-connectivity
-COLUMNS = ("id", "class", "area_ha", "perimeter_m", "mean_probability", "scene", "date", "model")
 
 
 @dataclass(frozen=True)
@@ -77,11 +76,24 @@ class VectorizeOptions:
 
 @dataclass(frozen=True)
 class PolygonInfo:
-    """Attributes every polygon of a raster carries."""
+    """Attributes every polygon of a raster carries, and the name of its mean-probability column.
 
-    scene: str
-    date: str | None
-    model: str
+    ``attributes`` are (column, value) pairs, in column order: scene, date and model for a scene's
+    polygons; both dates and scenes for forest loss.
+    """
+
+    attributes: tuple[tuple[str, str | None], ...]
+    mean_column: str = "mean_probability"
+
+    @classmethod
+    def for_scene(cls, scene: str, date: str | None, model: str) -> "PolygonInfo":
+        return cls((("scene", scene), ("date", date), ("model", model)))
+
+    @property
+    def label(self) -> str:
+        """A short description of whose polygons these are (for layer metadata)."""
+        values = dict(self.attributes)
+        return str(values.get("scene") or values.get("scene_after") or "raster")
 
 
 @dataclass(frozen=True)
@@ -224,11 +236,8 @@ def polygon_table(pieces: Iterable[Piece], grid: Grid, options: VectorizeOptions
         "class": [options.class_name] * len(pieces),
         "area_ha": area_ha,
         "perimeter_m": perimeter,
-        "mean_probability": [p.probability_sum / p.pixels for p in pieces],
-        "scene": [info.scene] * len(pieces),
-        "date": [info.date] * len(pieces),
-        "model": [info.model] * len(pieces),
-    }, geometry=list(geoms), crs=grid.crs.to_wkt())
+        info.mean_column: [p.probability_sum / p.pixels for p in pieces],
+    } | {column: [value] * len(pieces) for column, value in info.attributes}, geometry=list(geoms), crs=grid.crs.to_wkt())
 
 
 def vectorize_window(classes_path: Path, probability_path: Path | None, block: Block,

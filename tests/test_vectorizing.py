@@ -19,7 +19,7 @@ from geoseg.vectorizing import PolygonInfo, PolygonOptions, VectorizeOptions
 
 from .conftest import write_raster
 
-INFO = PolygonInfo("test-scene", "2021-05-27", "builtin:spectral-forest")
+INFO = PolygonInfo.for_scene("test-scene", "2021-05-27", "builtin:spectral-forest")
 UTM = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 9_000_000.0)
 
 
@@ -137,7 +137,7 @@ def test_minimum_mapping_unit_and_attributes(client: Client, tmp_path: Path) -> 
     [row] = table.itertuples()
     assert (row.id, row.area_ha, row.perimeter_m) == (1, 1.0, 400.0)
     assert row.mean_probability == pytest.approx(0.8)
-    assert (row.scene, row.date, row.model) == (INFO.scene, INFO.date, INFO.model)
+    assert (row.scene, row.date, row.model) == ("test-scene", "2021-05-27", "builtin:spectral-forest")
 
 
 def test_simplify_keeps_polygons_valid(client: Client, tmp_path: Path) -> None:
