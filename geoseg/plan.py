@@ -15,7 +15,7 @@ from geoseg.errors import ConfigError
 from geoseg.models import DEFAULT_MODEL, ModelCard, ModelRef
 from geoseg.scenes import Scene, SceneOptions
 from geoseg.stitching import BLEND_MODES
-from geoseg.store import BlockStore
+from geoseg.store import BlockStore, segmentation_layers
 from geoseg.tiling import Block, Tile, TileGrid
 from geoseg.vectorizing import PolygonOptions
 
@@ -74,7 +74,8 @@ class ScenePlan:
 
     @property
     def store(self) -> BlockStore:
-        return BlockStore(self.out_dir / WORK_DIR, self.scene.grid, self.info.card.classes)
+        return BlockStore(self.out_dir / WORK_DIR, self.scene.grid,
+                          segmentation_layers(self.info.card.classes))
 
     @property
     def batches(self) -> list[tuple[Tile, ...]]:

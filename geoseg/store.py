@@ -7,7 +7,7 @@ under a temporary name and renamed, so a block that exists is complete. That mak
 ``assemble`` mosaics a layer's blocks through a VRT (no pixels copied) into GDAL's COG driver,
 which streams it block by block into a temporary file that is renamed onto the final path.
 
-Layers:
+A segmentation's layers (``segmentation_layers``):
 - ``probability``: float32, one band per class, NaN = nodata;
 - ``classes``: uint8 argmax class index, 255 = nodata.
 """
@@ -28,28 +28,46 @@ from geoseg.grid import Grid
 from geoseg.tiling import Block
 
 CLASS_NODATA = 255
-LAYERS = {
-    # layer: (dtype, nodata, overview resampling)
-    "probability": ("float32", float("nan"), "AVERAGE"),
-    "classes": ("uint8", CLASS_NODATA, "NEAREST"),
-}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One output raster: its data type, nodata value, overview resampling and band names."""
+
+    name: str
+    dtype: str
+    nodata: float
+    resampling: str
+    bands: tuple[str, ...]
+
+
+def segmentation_layers(class_names: tuple[str, ...]) -> tuple[Layer, Layer]:
+    return (Layer("probability", "float32", float("nan"), "AVERAGE", class_names),
+            Layer("classes", "uint8", CLASS_NODATA, "NEAREST", ("class",)))
 
 
 @dataclass(frozen=True)
 class BlockStore:
-    """Blocks of one scene's outputs under ``root`` (``OUT/<scene>/.geoseg-work``)."""
+    """Blocks of one run's output layers under ``root`` (``OUT/<scene>/.geoseg-work``).
+
+    The last layer is written last, so its presence marks a complete block; its tags keep the
+    block's count of valid pixels.
+    """
 
     root: Path
     grid: Grid
-    class_names: tuple[str, ...]
+    layers: tuple[Layer, ...]
+
+    def layer(self, name: str) -> Layer:
+        return next(layer for layer in self.layers if layer.name == name)
 
     def path(self, layer: str, block: Block) -> Path:
         return self.root / layer / f"{block.key}.tif"
 
     def has(self, block: Block) -> bool:
-        return all(self.path(layer, block).exists() for layer in LAYERS)
+        return self.path(self.layers[-1].name, block).exists()
 
-    def write(self, block: Block, probs: np.ndarray) -> int:
+    def write_segmentation(self, block: Block, probs: np.ndarray) -> int:
         """Store a block's blended probabilities ``(classes, h, w)`` (NaN = nodata) and its classes.
 
         Returns the block's count of valid pixels, also kept in the classes block's tags.
@@ -59,18 +77,20 @@ class BlockStore:
         if valid.any():
             classes[valid] = np.argmax(probs[:, valid], axis=0).astype(np.uint8)
         n_valid = int(valid.sum())
-        self._write_layer("probability", block, probs)
-        self._write_layer("classes", block, classes[None], VALID_PIXELS=n_valid)
+        self.write_layer("probability", block, probs)
+        self.write_layer("classes", block, classes[None], VALID_PIXELS=n_valid)
         return n_valid
 
     def valid_pixels(self, block: Block) -> int:
         """Valid pixels of a stored block (from its tags: no pixels read)."""
-        with rasterio.open(self.path("classes", block)) as src:
+        with rasterio.open(self.path(self.layers[-1].name, block)) as src:
             return int(src.tags()["VALID_PIXELS"])
 
-    def _write_layer(self, layer: str, block: Block, data: np.ndarray, **tags: int) -> None:
-        dtype, nodata, _ = LAYERS[layer]
-        final = self.path(layer, block)
+    def write_layer(self, name: str, block: Block, data: np.ndarray, **tags: int) -> None:
+        """Write one layer of one block ``(bands, h, w)`` under a temporary name, then rename."""
+        layer = self.layer(name)
+        dtype, nodata = layer.dtype, layer.nodata
+        final = self.path(name, block)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.stem}.{os.getpid()}.tmp.tif")
         profile = {
@@ -84,16 +104,15 @@ class BlockStore:
             dst.update_tags(**tags)
         os.replace(tmp, final)
 
-    def vrt_xml(self, layer: str, blocks: list[Block]) -> str:
+    def vrt_xml(self, name: str, blocks: list[Block]) -> str:
         """A VRT mosaic of a layer's block files over the scene grid (paths relative to the VRT)."""
-        dtype, nodata, _ = LAYERS[layer]
-        vrt_type = {"float32": "Float32", "uint8": "Byte"}[dtype]
-        count = len(self.class_names) if layer == "probability" else 1
-        names = self.class_names if layer == "probability" else ("class",)
+        layer = self.layer(name)
+        vrt_type = {"float32": "Float32", "uint8": "Byte"}[layer.dtype]
+        names, nodata = layer.bands, layer.nodata
         bands = []
-        for band in range(1, count + 1):
+        for band in range(1, len(names) + 1):
             sources = "".join(
-                f'<SimpleSource><SourceFilename relativeToVRT="1">{layer}/{b.key}.tif'
+                f'<SimpleSource><SourceFilename relativeToVRT="1">{name}/{b.key}.tif'
                 f"</SourceFilename><SourceBand>{band}</SourceBand>"
                 f'<SrcRect xOff="0" yOff="0" xSize="{int(b.window.width)}" '
                 f'ySize="{int(b.window.height)}"/><DstRect xOff="{int(b.window.col_off)}" '
@@ -109,12 +128,12 @@ class BlockStore:
                 f"<GeoTransform>{t.c!r}, {t.a!r}, {t.b!r}, {t.f!r}, {t.d!r}, {t.e!r}</GeoTransform>"
                 f"{''.join(bands)}</VRTDataset>")
 
-    def assemble(self, layer: str, blocks: list[Block], final: Path, threads: int = 1) -> Path:
+    def assemble(self, name: str, blocks: list[Block], final: Path, threads: int = 1) -> Path:
         """Stream a layer's blocks into a COG at ``final`` (temporary name, then rename)."""
-        vrt = self.root / f"{layer}.vrt"
-        vrt.write_text(self.vrt_xml(layer, blocks))
+        vrt = self.root / f"{name}.vrt"
+        vrt.write_text(self.vrt_xml(name, blocks))
         tmp = self.root / f"{final.name}.tmp"
-        _, _, resampling = LAYERS[layer]
+        resampling = self.layer(name).resampling
         try:
             rasterio.shutil.copy(
                 vrt, tmp, driver="COG", compress="DEFLATE", predictor="YES", blocksize=512,

@@ -69,7 +69,7 @@ def stitch_block(plan: ScenePlan, block: Block, batches: list[TileBatch]) -> int
                                                                        strict=True))
     blended = blend_block(block.window, pairs, len(plan.info.card.classes), plan.tiling.overlap,
                           plan.edge_margin, plan.blend)
-    return plan.store.write(block, blended)
+    return plan.store.write_segmentation(block, blended)
 
 
 @portable_errors

@@ -23,7 +23,6 @@ from distributed import Client, Future, as_completed
 from geoseg.errors import GeosegError, SceneError
 from geoseg.inference import TileBatch
 from geoseg.plan import ScenePlan
-from geoseg.store import LAYERS
 from geoseg.tasks import assemble_layer, predict_batch, stitch_block
 from geoseg.tiling import Block
 
@@ -59,7 +58,7 @@ class _Run:
     batches: dict[int, Future] = field(default_factory=dict)
     futures: set[Future] = field(default_factory=set)
     blocks_left: int = 0
-    layers_left: int = len(LAYERS)
+    layers_left: int = 2  # probability and classes
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -174,9 +173,9 @@ def _blocks_done(run: _Run, client: Client, submit: Callable) -> None:
         _fail(run, client, SceneError(f"{run.plan.scene.name}: no valid pixels (the scene is "
                                       "all nodata)"))
         return
-    for layer in LAYERS:
-        final = run.plan.out_dir / f"{layer}.tif"
-        submit(assemble_layer, run, f"assemble-{layer}", None, run.plan, layer, final)
+    for layer in run.plan.store.layers:
+        final = run.plan.out_dir / f"{layer.name}.tif"
+        submit(assemble_layer, run, f"assemble-{layer.name}", None, run.plan, layer.name, final)
 
 
 def _fail(run: _Run, client: Client, exc: BaseException | None) -> None:
