@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import rasterio
-from distributed import Client
+from distributed import Client, Future
 
 from geoseg import __version__
 from geoseg.cluster import connect, has_gpu_workers, stream_plans
@@ -22,7 +22,7 @@ from geoseg.errors import ConfigError, OutputError
 from geoseg.grid import Grid
 from geoseg.manifest import MANIFEST, build_manifest, is_up_to_date, write_manifest
 from geoseg.models import Model, ModelRef, resolve_model
-from geoseg.plan import ProcessConfig, ScenePlan, input_fingerprint, make_plan
+from geoseg.plan import ProcessConfig, SceneInfo, ScenePlan, input_fingerprint, make_plan
 from geoseg.quicklook import write_quicklook
 from geoseg.scenes import SceneSource, acquisition_date, find_scenes
 from geoseg.store import class_counts
@@ -78,19 +78,44 @@ def process(scenes: str | Path, out_dir: str | Path, config: ProcessConfig | Non
 def _process(client: Client, sources: list[SceneSource], out_root: Path, config: ProcessConfig,
              ref: ModelRef, model: Model | None, progress: ProgressFn | None) -> list[SceneResult]:
     task_model = client.scatter(model, broadcast=True, hash=False) if model is not None else ref
-    described = [client.submit(describe_scene, s, config.scene_options, task_model, pure=False)
-                 for s in sources]
+    described = describe_scenes(client, sources, config, task_model)
+    return segment(client, described, out_root, config, ref, task_model, progress)
+
+
+Described = list[tuple[SceneSource, SceneInfo | BaseException]]
+
+
+def describe_scenes(client: Client, sources: list[SceneSource], config: ProcessConfig,
+                    task_model: ModelRef | Future) -> Described:
+    """Open every scene on a worker: its ``SceneInfo``, or the error that stops it."""
+    futures = [client.submit(describe_scene, s, config.scene_options, task_model, pure=False)
+               for s in sources]
+    described: Described = []
+    for source, future in zip(sources, futures, strict=True):
+        try:
+            described.append((source, future.result()))
+        except Exception as exc:  # noqa: BLE001 (a task error arrives as whatever it raised)
+            described.append((source, exc))
+    return described
+
+
+def segment(client: Client, described: Described, out_root: Path, config: ProcessConfig,
+            ref: ModelRef, task_model: ModelRef | Future, progress: ProgressFn | None = None
+            ) -> list[SceneResult]:
+    """Plan, stream and finish described scenes; one result each, in order."""
     results: dict[str, SceneResult] = {}
     plans: list[ScenePlan] = []
-    for source, future in zip(sources, described, strict=True):
+    for source, info in described:
         try:
-            plan = make_plan(future.result(), ref, config, out_root,
-                             input_fingerprint(source.paths))
+            if isinstance(info, BaseException):
+                raise info
+            plan = make_plan(info, ref, config, out_root, input_fingerprint(source.paths))
             if not config.overwrite and is_up_to_date(plan.out_dir, plan.fingerprint):
-                results[source.name] = SceneResult(source.name, "skipped", "up to date")
+                results[source.name] = SceneResult(source.name, "skipped", "up to date",
+                                                   _outputs(plan.out_dir))
                 continue
             _prepare_output(plan, keep_blocks=not config.overwrite)
-        except Exception as exc:  # noqa: BLE001 (a task error arrives as whatever it raised)
+        except Exception as exc:  # noqa: BLE001 (one scene must not sink the batch)
             results[source.name] = SceneResult(source.name, "failed", error_line(exc))
             continue
         plans.append(plan)
@@ -100,7 +125,12 @@ def _process(client: Client, sources: list[SceneSource], out_root: Path, config:
                             gpu=has_gpu_workers(client), progress=progress)
     for outcome in outcomes:
         results[outcome.plan.scene.name] = _finish(client, outcome, config)
-    return [results[s.name] for s in sources]
+    return [results[source.name] for source, _ in described]
+
+
+def _outputs(out_dir: Path) -> dict[str, Path]:
+    manifest = json.loads((out_dir / MANIFEST).read_text())
+    return {layer: out_dir / name for layer, name in manifest["outputs"].items()}
 
 
 def _prepare_output(plan: ScenePlan, keep_blocks: bool) -> None:
