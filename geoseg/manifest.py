@@ -78,9 +78,13 @@ def build_manifest(outcome: SceneOutcome, class_pixels: list[int], config: dict)
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> Path:
-    path = out_dir / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    return write_json(out_dir / MANIFEST, manifest)
+
+
+def write_json(path: Path, value: dict) -> Path:
+    """Write JSON under a temporary name, then rename: the file is whole or absent."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
     os.replace(tmp, path)
     return path
 

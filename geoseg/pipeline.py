@@ -8,7 +8,7 @@ reported with a one-line reason and the others complete.
 
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -16,16 +16,26 @@ import rasterio
 from distributed import Client, Future
 
 from geoseg import __version__
+from geoseg.change import (
+    CHANGE_LAYERS,
+    LOSS,
+    ChangeOptions,
+    change_block,
+    check_dates,
+    date_text,
+    summary,
+    total,
+)
 from geoseg.cluster import connect, has_gpu_workers, stream_plans
 from geoseg.cluster.streaming import ProgressFn, SceneOutcome, error_line
-from geoseg.errors import ConfigError, OutputError
+from geoseg.errors import ConfigError, ModelError, OutputError, SceneError
 from geoseg.grid import Grid
-from geoseg.manifest import MANIFEST, build_manifest, is_up_to_date, write_manifest
+from geoseg.manifest import MANIFEST, build_manifest, is_up_to_date, write_json, write_manifest
 from geoseg.models import Model, ModelRef, resolve_model
-from geoseg.plan import ProcessConfig, SceneInfo, ScenePlan, input_fingerprint, make_plan
-from geoseg.quicklook import write_quicklook
-from geoseg.scenes import SceneSource, acquisition_date, find_scenes
-from geoseg.store import class_counts
+from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo, ScenePlan, input_fingerprint, make_plan
+from geoseg.quicklook import write_change_quicklook, write_quicklook
+from geoseg.scenes import SceneSource, acquisition_date, aligned, find_scenes
+from geoseg.store import BlockStore, class_counts
 from geoseg.tasks import describe_scene, finish_polygons, vectorize_window
 from geoseg.tiling import TileGrid
 from geoseg.vectorizing import PolygonInfo, VectorizeOptions
@@ -262,3 +272,99 @@ def class_raster_inputs(classes: str | Path, class_spec: str
         date, _ = acquisition_date(classes.stem)
         info = PolygonInfo.for_scene(classes.stem, date.isoformat() if date else None, "")
     return target, name, info, probability if manifest and probability.exists() else None
+
+
+@dataclass
+class ChangeResult:
+    """What a change run between two dates wrote, and its summary (hectares)."""
+
+    before: str
+    after: str
+    outputs: dict[str, Path]
+    summary: dict
+
+
+def change(before: str | Path, after: str | Path, out_dir: str | Path,
+           config: ProcessConfig | None = None, options: ChangeOptions | None = None, *,
+           client: Client | None = None, scheduler: str | None = None,
+           n_workers: int | None = None, progress: ProgressFn | None = None) -> ChangeResult:
+    """Forest loss and gain between two acquisitions of one place, into ``out_dir``.
+
+    Writes ``loss.tif`` (0 unchanged, 1 loss, 2 gain, 255 unknown), ``probability_drop.tif``,
+    ``loss.gpkg`` (one polygon per loss patch), ``summary.json``, ``quicklook.png``, and each
+    date's segmentation under ``out_dir/dates/``. Raises ``GeosegError`` with one line when the
+    pair cannot be compared.
+    """
+    config = replace(config or ProcessConfig(), polygons=None, quicklook=False)
+    options = options or ChangeOptions()
+    sources = [_one_scene(before), _one_scene(after)]
+    ref = resolve_model(config.model)
+    if client is None:
+        with connect(scheduler, n_workers) as own:
+            return _change(own, sources, Path(out_dir), config, options, ref, progress)
+    return _change(client, sources, Path(out_dir), config, options, ref, progress)
+
+
+def _one_scene(path: str | Path) -> SceneSource:
+    found = find_scenes(path)
+    if len(found) != 1:
+        raise ConfigError(f"{path}: holds {len(found)} scenes; give one scene per date")
+    return found[0]
+
+
+def _change(client: Client, sources: list[SceneSource], out: Path, config: ProcessConfig,
+            options: ChangeOptions, ref: ModelRef, progress: ProgressFn | None) -> ChangeResult:
+    infos = []
+    for _, info in describe_scenes(client, sources, config, ref):
+        if isinstance(info, BaseException):
+            raise SceneError(error_line(info))
+        infos.append(info)
+    first, second = infos
+    check_dates(first.scene, second.scene, options.allow_reversed)
+    if first.bands != second.bands:
+        raise SceneError(f"{first.scene.name} and {second.scene.name} have different band sets "
+                         f"for the model ({', '.join(first.bands)} vs {', '.join(second.bands)})")
+    if "forest" not in first.card.classes:
+        raise ModelError(f"model {first.card.name} has no 'forest' class to compare")
+    moved = aligned(second.scene, first.scene.grid)
+    if moved is not second.scene:
+        moved = replace(moved, name=f"{second.scene.name}_on_{first.scene.name}")
+    described = [(sources[0], first), (sources[1], replace(second, scene=moved))]
+    dates = segment(client, described, out / "dates", config, ref, ref, progress)
+    for result in dates:
+        if result.status == "failed":
+            raise SceneError(f"{result.name}: {result.message}")
+    return _compare(client, first, replace(second, scene=moved), dates, out, config, options)
+
+
+def _compare(client: Client, before: SceneInfo, after: SceneInfo, dates: list[SceneResult],
+             out: Path, config: ProcessConfig, options: ChangeOptions) -> ChangeResult:
+    grid = before.scene.grid
+    store = BlockStore(out / WORK_DIR, grid, CHANGE_LAYERS)
+    store.reset("change", keep=False)
+    blocks = TileGrid(grid.height, grid.width, 16, 0, config.block_size).blocks()
+    forest_band = before.card.classes.index("forest") + 1
+    pair = [(info.scene, result.outputs["probability"])
+            for info, result in zip((before, after), dates, strict=True)]
+    counts = client.gather([client.submit(change_block, pair[0], pair[1], forest_band, block,
+                                          options.rule, store, pure=False) for block in blocks])
+    outputs = {layer.name: client.submit(store.assemble, layer.name, blocks,
+                                         out / f"{layer.name}.tif", pure=False)
+               for layer in CHANGE_LAYERS}
+    outputs = {name: future.result() for name, future in outputs.items()}
+    info = PolygonInfo((("scene_before", before.scene.name), ("scene_after", after.scene.name),
+                        ("date_before", date_text(before.scene)),
+                        ("date_after", date_text(after.scene)), ("model", before.card.name)),
+                       mean_column="mean_probability_drop")
+    outputs["polygons"] = out / "loss.gpkg"
+    vectorize(outputs["loss"], outputs["polygons"],
+              VectorizeOptions(LOSS, "forest_loss", options.polygons, probability_band=1), info,
+              probability=outputs["probability_drop"], client=client)
+    numbers = summary(total(counts), before.scene, after.scene, options.rule)
+    outputs["summary"] = write_json(out / "summary.json", numbers)
+    if options.quicklook:
+        outputs["quicklook"] = client.submit(
+            write_change_quicklook, before.scene, after.scene, outputs["loss"],
+            out / "quicklook.png", pure=False).result()
+    store.remove()
+    return ChangeResult(before.scene.name, after.scene.name, outputs, numbers)

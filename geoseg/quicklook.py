@@ -1,10 +1,12 @@
-"""Quicklook PNG: the scene in natural (or false) colour with the polygons outlined.
+"""Quicklook PNGs: a scene in natural (or false) colour with its polygons outlined, and the
+before / after / change panels of a change run.
 
 Reads the scene decimated to at most ``max_size`` pixels a side, so it costs the same for any
 scene size. Colours: red/green/blue when the scene has them, else SWIR1/NIR/red (forest green,
 clearings pink-brown), else NIR/red/green.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,8 @@ import rasterio
 import shapely
 from PIL import Image, ImageDraw
 from rasterio.enums import Resampling
+from rasterio.errors import NodataShadowWarning
+from rasterio.vrt import WarpedVRT
 
 from geoseg.geopackage import LAYER
 from geoseg.scenes import Scene
@@ -38,22 +42,36 @@ def stretch(band: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def read_composite(scene: Scene, shape: tuple[int, int]) -> np.ndarray:
+    """An 8-bit colour composite of the scene, decimated to ``shape`` (rows, cols)."""
     channels = []
+    grid = scene.grid
     for name in composite_bands(scene):
         source = scene.band(name)
-        with rasterio.open(source.path) as src:
-            data = src.read(source.index, out_shape=shape, resampling=Resampling.average,
-                            masked=True)
+        with rasterio.open(source.path) as src, warnings.catch_warnings():
+            # A 4-band file with nodata: GDAL may call band 4 alpha; nodata is what counts here.
+            warnings.simplefilter("ignore", NodataShadowWarning)
+            if source.on_grid:
+                data = src.read(source.index, out_shape=shape, resampling=Resampling.average,
+                                masked=True)
+            else:
+                with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
+                               height=grid.height, add_alpha=True) as vrt:
+                    data = vrt.read(source.index, out_shape=shape,
+                                    resampling=Resampling.average, masked=True)
         valid = ~np.ma.getmaskarray(data)
         channels.append(stretch(data.filled(0).astype(np.float64), valid))
     return np.dstack(channels)
 
 
+def preview_shape(scene: Scene, max_size: int) -> tuple[int, int]:
+    grid = scene.grid
+    factor = max(max(grid.width, grid.height) / max_size, 1.0)
+    return max(1, round(grid.height / factor)), max(1, round(grid.width / factor))
+
+
 def write_quicklook(scene: Scene, polygons: Path | None, out: Path, max_size: int = 1024) -> Path:
     grid = scene.grid
-    factor = max(grid.width, grid.height) / max_size
-    factor = max(factor, 1.0)
-    shape = (max(1, round(grid.height / factor)), max(1, round(grid.width / factor)))
+    shape = preview_shape(scene, max_size)
     image = Image.fromarray(read_composite(scene, shape))
     if polygons is not None:
         draw = ImageDraw.Draw(image)
@@ -63,6 +81,28 @@ def write_quicklook(scene: Scene, polygons: Path | None, out: Path, max_size: in
             for ring in _rings(geom):
                 xy = [(c * sx, r * sy) for c, r in (to_pixel @ (x, y) for x, y in ring.coords)]
                 draw.line(xy, fill=OUTLINE, width=1)
+    return _save(image, out)
+
+
+# Change overlay colours: loss red, gain cyan, unknown grey.
+CHANGE_COLOURS = {1: (255, 0, 0), 2: (0, 220, 255), 255: (128, 128, 128)}
+
+
+def write_change_quicklook(before: Scene, after: Scene, loss: Path, out: Path,
+                           max_size: int = 700) -> Path:
+    """Three panels: before, after, and after with loss (red), gain (cyan), unknown (grey)."""
+    shape = preview_shape(before, max_size)
+    panels = [read_composite(before, shape), read_composite(after, shape)]
+    with rasterio.open(loss) as src:
+        change = src.read(1, out_shape=shape, resampling=Resampling.nearest)
+    overlay = panels[1].copy()
+    for value, colour in CHANGE_COLOURS.items():
+        overlay[change == value] = colour
+    gap = np.full((shape[0], 8, 3), 255, np.uint8)
+    return _save(Image.fromarray(np.hstack([panels[0], gap, panels[1], gap, overlay])), out)
+
+
+def _save(image: Image.Image, out: Path) -> Path:
     tmp = out.with_name(f".{out.name}.tmp.png")
     image.save(tmp)
     tmp.replace(out)

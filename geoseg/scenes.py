@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import warnings
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -351,12 +351,26 @@ def _finest_grid(scene: str, files: list[_FileInfo]) -> Grid:
     finest = min((f for f in files if f.grid.crs == crs),
                  key=lambda f: f.grid.resolution[0] * f.grid.resolution[1]).grid
     for f in files:
-        bounds = f.grid.bounds if f.grid.crs == finest.crs else transform_bounds(
-            f.grid.crs, finest.crs, *f.grid.bounds)
-        if not bounds_intersect(bounds, finest.bounds):
+        if not grids_overlap(f.grid, finest):
             raise SceneError(f"{scene}: band file {Path(f.path).name} lies on a grid that does not "
                              "overlap the other bands")
     return finest
+
+
+def grids_overlap(a: Grid, b: Grid) -> bool:
+    """Do two grids' footprints intersect (compared in ``b``'s CRS)?"""
+    bounds = a.bounds if a.crs == b.crs else transform_bounds(a.crs, b.crs, *a.bounds)
+    return bounds_intersect(bounds, b.bounds)
+
+
+def aligned(scene: Scene, grid: Grid) -> Scene:
+    """``scene`` read onto ``grid`` (each window warped from its own files), to compare dates."""
+    if scene.grid.same_as(grid):
+        return scene
+    if not grids_overlap(scene.grid, grid):
+        raise SceneError(f"{scene.name}: its footprint does not overlap the grid it should be "
+                         "aligned to")
+    return replace(scene, grid=grid, bands=tuple(replace(b, on_grid=False) for b in scene.bands))
 
 
 # Landsat Collection-2 Level-2 rescaling: surface reflectance, and surface temperature in kelvin.

@@ -67,11 +67,16 @@ class PolygonOptions:
 
 @dataclass(frozen=True)
 class VectorizeOptions:
-    """Which class to vectorize (index in the raster; ``class_name`` fills the ``class`` column)."""
+    """Which class to vectorize (index in the raster; ``class_name`` fills the ``class`` column).
+
+    ``probability_band`` is the band of the probability raster averaged over each polygon
+    (1-based; default: the target class's band, ``target + 1``).
+    """
 
     target: int
     class_name: str
     polygons: PolygonOptions = PolygonOptions()
+    probability_band: int | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,8 @@ def read_window(classes_path: Path, probability_path: Path | None, block: Block,
     probability = None
     if probability_path is not None:
         with rasterio.open(probability_path) as src:
-            probability = src.read(options.target + 1, window=w).astype(np.float64)
+            band = options.probability_band or options.target + 1
+            probability = src.read(band, window=w).astype(np.float64)
         probability = np.nan_to_num(probability, nan=0.0)
     return mask, probability
 
@@ -185,6 +191,7 @@ class GroundMeasure:
     """Areas and lengths in metres for geometries in a raster's CRS."""
 
     def __init__(self, grid: Grid) -> None:
+        self.grid = grid
         crs = ProjCRS.from_user_input(grid.crs.to_wkt())
         self.geographic = crs.is_geographic
         if self.geographic:
@@ -201,6 +208,14 @@ class GroundMeasure:
         if self.geographic:
             return shapely.transform(geoms, lambda xy: np.column_stack(self._to.transform(*xy.T)))
         return shapely.transform(geoms, lambda xy: xy * self.unit)
+
+    def pixel_area_m2(self, row: float, col: float) -> float:
+        """Ground area of the pixel at (row, col): constant on a projected grid, not on a
+        geographic one (a degree of longitude shrinks towards the poles)."""
+        t = self.grid.transform
+        x, y = t @ (col, row)
+        pixel = shapely.box(x, y, x + t.a, y + t.e)
+        return float(shapely.area(self.to_metres(np.array([pixel], dtype=object)))[0])
 
     def from_metres(self, geoms: np.ndarray) -> np.ndarray:
         if self.geographic:

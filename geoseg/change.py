@@ -1,0 +1,155 @@
+"""Change between dates: forest loss and gain from two acquisitions of one place.
+
+Both scenes go through the same segmentation as ``process`` — the after scene read onto the before
+scene's grid, window by window — and a per-block rule then compares their forest probabilities:
+
+- **unknown** (255) where either date has no data, or its quality band marks the pixel unusable:
+  Sentinel-2 SCL classes ``SCL_UNUSABLE`` (no data, saturated, cloud shadow, medium and high
+  probability cloud, thin cirrus, snow) or Landsat QA_PIXEL bits ``QA_PIXEL_UNUSABLE_BITS`` (fill,
+  dilated cloud, cirrus, cloud, cloud shadow). Unknown is never loss;
+- **loss** (1): forest before (probability ≥ ``forest_threshold``), not forest after, and the
+  forest probability dropped by at least ``min_drop``;
+- **gain** (2): the reverse (regrowth, or a forest gain study);
+- **unchanged** (0): everything else that was seen on both dates.
+
+Requiring a minimum drop, not just a class flip, keeps pixels that hover at the threshold on both
+dates (radiometric differences between dates, haze) from counting as loss.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from geoseg.errors import SceneError
+from geoseg.scenes import Scene
+from geoseg.store import BlockStore, Layer
+from geoseg.tiling import Block
+from geoseg.vectorizing import GroundMeasure, PolygonOptions
+
+UNCHANGED, LOSS, GAIN, UNKNOWN = 0, 1, 2, 255
+SCL_UNUSABLE = {0: "no data", 1: "saturated or defective", 3: "cloud shadow",
+                8: "cloud, medium probability", 9: "cloud, high probability", 10: "thin cirrus",
+                11: "snow or ice"}
+QA_PIXEL_UNUSABLE_BITS = {0: "fill", 1: "dilated cloud", 2: "cirrus", 3: "cloud", 4: "cloud shadow"}
+CHANGE_LAYERS = (
+    Layer("probability_drop", "float32", float("nan"), "AVERAGE", ("forest_probability_drop",)),
+    Layer("loss", "uint8", UNKNOWN, "NEAREST", ("change",)),
+)
+
+
+@dataclass(frozen=True)
+class LossRule:
+    """Thresholds of the loss rule (see the module docstring)."""
+
+    forest_threshold: float = 0.5
+    min_drop: float = 0.3
+
+
+@dataclass(frozen=True)
+class ChangeOptions:
+    """Options of a change run beyond the segmentation's own."""
+
+    rule: LossRule = LossRule()
+    polygons: PolygonOptions = field(default_factory=PolygonOptions)
+    allow_reversed: bool = False
+    quicklook: bool = True
+
+
+def total(counts: list[dict[str, float]]) -> dict[str, float]:
+    """Sum of per-block counts."""
+    return {key: sum(c[key] for c in counts) for key in counts[0]} if counts else {}
+
+
+def usable(quality: np.ndarray, band: str) -> np.ndarray:
+    """Pixels a quality band (``scl`` or ``qa_pixel``) leaves usable."""
+    if band == "scl":
+        return ~np.isin(quality, list(SCL_UNUSABLE))
+    bits = sum(1 << b for b in QA_PIXEL_UNUSABLE_BITS)
+    return (quality.astype(np.uint32) & bits) == 0
+
+
+def change_classes(before: np.ndarray, after: np.ndarray, known: np.ndarray, rule: LossRule
+                   ) -> np.ndarray:
+    """The loss rule on forest probabilities of two dates (``known``: seen and usable on both)."""
+    forest_before = before >= rule.forest_threshold
+    forest_after = after >= rule.forest_threshold
+    drop = np.where(known, before - after, 0.0)
+    out = np.full(before.shape, UNKNOWN, np.uint8)
+    out[known] = UNCHANGED
+    out[known & forest_before & ~forest_after & (drop >= rule.min_drop)] = LOSS
+    out[known & ~forest_before & forest_after & (-drop >= rule.min_drop)] = GAIN
+    return out
+
+
+def quality_mask(scene: Scene, window: Window) -> np.ndarray:
+    """Usable pixels of ``window`` by the scene's quality band; all usable when it has none."""
+    for band in ("scl", "qa_pixel"):
+        if band in scene.band_names:
+            codes, valid = scene.read(window, (band,))
+            return valid & usable(codes[0], band)
+    return np.ones((int(window.height), int(window.width)), bool)
+
+
+def change_block(before: tuple[Scene, str], after: tuple[Scene, str], forest_band: int,
+                 block: Block, rule: LossRule, store: BlockStore) -> dict[str, float]:
+    """Compare one block of two dates' forest probabilities, store loss and drop, count pixels.
+
+    ``before`` / ``after`` are (scene on the common grid, path of its probability raster).
+    """
+    probs, known = [], np.ones((int(block.window.height), int(block.window.width)), bool)
+    for scene, path in (before, after):
+        with rasterio.open(path) as src:
+            p = src.read(forest_band, window=block.window)
+        known &= np.isfinite(p) & quality_mask(scene, block.window)
+        probs.append(p)
+    classes = change_classes(probs[0], probs[1], known, rule)
+    drop = np.where(known, probs[0] - probs[1], np.nan).astype(np.float32)
+    store.write_layer("probability_drop", block, drop[None])
+    store.write_layer("loss", block, classes[None], VALID_PIXELS=int(known.sum()))
+    centre = (block.window.row_off + block.window.height / 2,
+              block.window.col_off + block.window.width / 2)
+    # Pixel area at the block's centre: exact on projected grids, within a block's latitude span
+    # of exact on geographic ones.
+    pixel_ha = GroundMeasure(store.grid).pixel_area_m2(*centre) / 1e4
+    pixels = {"valid_before": int(np.isfinite(probs[0]).sum()), "known": int(known.sum()),
+              "forest_before": int((known & (probs[0] >= rule.forest_threshold)).sum()),
+              "forest_after": int((known & (probs[1] >= rule.forest_threshold)).sum()),
+              "loss": int((classes == LOSS).sum()), "gain": int((classes == GAIN).sum())}
+    return pixels | {f"{key}_ha": n * pixel_ha for key, n in pixels.items()}
+
+
+def check_dates(before: Scene, after: Scene, allow_reversed: bool) -> None:
+    """Both dates known, different, and in order (unless reversed pairs are allowed)."""
+    for scene in (before, after):
+        if scene.date is None:
+            raise SceneError(f"{scene.name}: no acquisition date found (name the file with its "
+                             "date, e.g. scene_2021-05-27.tif)")
+    if before.date == after.date:
+        raise SceneError(f"{before.name} and {after.name}: both dated {before.date}; a change "
+                         "needs two different dates")
+    if before.date > after.date and not allow_reversed:
+        raise SceneError(f"{before.name} ({before.date}) is later than {after.name} "
+                         f"({after.date}); swap them, or pass --allow-reversed")
+
+
+def summary(counts: dict[str, float], before: Scene, after: Scene, rule: LossRule) -> dict:
+    """The numbers of a change run, in hectares, as written to ``summary.json``."""
+    return {
+        "scene_before": before.name, "scene_after": after.name,
+        "date_before": date_text(before), "date_after": date_text(after),
+        **{f"{key}_ha": round(counts.get(f"{key}_ha", 0.0), 2)
+           for key in ("forest_before", "forest_after", "loss", "gain")},
+        "observed_both_ha": round(counts.get("known_ha", 0.0), 2),
+        "observed_share": round(counts["known"] / counts["valid_before"], 4)
+        if counts.get("valid_before") else 0.0,
+        "rule": asdict(rule),
+    }
+
+
+def date_text(scene: Scene) -> str | None:
+    """The scene's date as precise as it is known: ``2021-05-27`` or ``2000``."""
+    if scene.date is None:
+        return None
+    return scene.date.isoformat() if scene.date_precision == "day" else f"{scene.date:%Y}"
