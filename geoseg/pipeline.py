@@ -114,19 +114,21 @@ def segment(client: Client, described: Described, out_root: Path, config: Proces
             ) -> list[SceneResult]:
     """Plan, stream and finish described scenes; one result each, in order."""
     results: dict[str, SceneResult] = {}
+    order: list[str] = []
     plans: list[ScenePlan] = []
     for source, info in described:
+        name = source.name if isinstance(info, BaseException) else info.scene.name
+        order.append(name)
         try:
             if isinstance(info, BaseException):
                 raise info
             plan = make_plan(info, ref, config, out_root, input_fingerprint(source.paths))
             if not config.overwrite and is_up_to_date(plan.out_dir, plan.fingerprint):
-                results[source.name] = SceneResult(source.name, "skipped", "up to date",
-                                                   _outputs(plan.out_dir))
+                results[name] = SceneResult(name, "skipped", "up to date", _outputs(plan.out_dir))
                 continue
             _prepare_output(plan, keep_blocks=not config.overwrite)
         except Exception as exc:  # noqa: BLE001 (one scene must not sink the batch)
-            results[source.name] = SceneResult(source.name, "failed", error_line(exc))
+            results[name] = SceneResult(name, "failed", error_line(exc))
             continue
         plans.append(plan)
     threads = sum(client.nthreads().values()) or 1
@@ -135,7 +137,7 @@ def segment(client: Client, described: Described, out_root: Path, config: Proces
                             gpu=has_gpu_workers(client), progress=progress)
     for outcome in outcomes:
         results[outcome.plan.scene.name] = _finish(client, outcome, config)
-    return [results[source.name] for source, _ in described]
+    return [results[name] for name in order]
 
 
 def _outputs(out_dir: Path) -> dict[str, Path]:

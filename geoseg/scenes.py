@@ -143,7 +143,8 @@ class Scene:
                                    width=self.grid.width, height=self.grid.height,
                                    resampling=resampling, add_alpha=True) as vrt:
                         raw = vrt.read(indexes, window=window)
-                        masks = vrt.read_masks(indexes, window=window)
+                        alpha = vrt.read(vrt.count, window=window)  # added last
+                        masks = vrt.read_masks(indexes, window=window) & alpha[None]
         except _READ_ERRORS as exc:
             raise SceneError(f"{path}: read failed ({_reason(exc)}); the file is corrupt or "
                              "truncated") from exc

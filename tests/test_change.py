@@ -1,0 +1,208 @@
+"""Change between dates: the loss rule and masks, a semi-synthetic clearing test built from the
+real Sentinel-2 sample, and bad pairs."""
+
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from distributed import Client
+from rasterio.windows import Window
+from scipy import ndimage
+
+from geoseg import ProcessConfig
+from geoseg.change import GAIN, LOSS, UNCHANGED, UNKNOWN, LossRule, change_classes, usable
+from geoseg.errors import SceneError
+from geoseg.geopackage import LAYER
+from geoseg.models.spectral import SpectralForestModel
+from geoseg.pipeline import change
+from geoseg.scenes import find_scenes, open_scene
+
+from .conftest import BGRN, S2_SAMPLE, forest_scene, write_raster
+
+
+def test_loss_rule() -> None:
+    before = np.array([0.9, 0.9, 0.9, 0.2, 0.2, 0.55, 0.9])
+    after = np.array([0.1, 0.8, 0.45, 0.9, 0.3, 0.45, 0.1])
+    known = np.array([True, True, True, True, True, True, False])
+    classes = change_classes(before, after, known, LossRule(0.5, 0.3))
+    assert classes.tolist() == [LOSS, UNCHANGED, LOSS, GAIN, UNCHANGED, UNCHANGED, UNKNOWN]
+
+
+def test_quality_masks() -> None:
+    scl = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    assert usable(scl, "scl").tolist() == [False, False, True, False, True, True, True, True,
+                                           False, False, False, False]
+    qa = np.array([0b0, 0b1, 0b10, 0b100, 0b1000, 0b10000, 0b1000000, 21824])
+    assert usable(qa, "qa_pixel").tolist() == [True, False, False, False, False, False, True,
+                                               True]  # 21824: Landsat 8 clear land
+
+
+# Painted clearings (hectares → square sides at 10 m), the cloud, and where tiles meet.
+CLEARINGS_HA = (0.5, 1, 3, 10, 50)
+TILE = 256
+
+
+def _forest(data: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    bands = ("red", "nir", "swir22")
+    x = np.stack([data[names.index(b)] for b in bands])[None]
+    return SpectralForestModel().predict(x, bands)[0, 1] >= 0.9
+
+
+def _place(free: np.ndarray, side: int, near: tuple[int, int]) -> tuple[int, int]:
+    """The top-left corner closest to ``near`` of a side × side square entirely in ``free``."""
+    fits = ndimage.minimum_filter(free.astype(np.uint8), size=side, origin=-(side // 2)) > 0
+    fits[-side:, :] = False
+    fits[:, -side:] = False
+    rows, cols = np.nonzero(fits)
+    best = np.argmin((rows - near[0]) ** 2 + (cols - near[1]) ** 2)
+    return int(rows[best]), int(cols[best])
+
+
+@pytest.fixture(scope="module")
+def painted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict, np.ndarray, np.ndarray]:
+    """Before: the real scene (+ a clear SCL band). After: clearings of known areas painted with
+    the scene's own bare-soil spectrum, some across tile borders, and a cloud (SCL 9)."""
+    root = tmp_path_factory.mktemp("painted")
+    scene = open_scene(find_scenes(S2_SAMPLE)[0])
+    with rasterio.open(S2_SAMPLE) as src:
+        raw, profile, labels = src.read(), src.profile, src.descriptions
+    data, _ = scene.read(Window(0, 0, scene.grid.width, scene.grid.height), scene.band_names)
+    forest = _forest(data, scene.band_names)
+    red, nir = data[scene.band_names.index("red")], data[scene.band_names.index("nir")]
+    ndvi = (nir - red) / (nir + red)
+    soil = np.median(raw[:, (ndvi < 0.15) & (nir > 0.1)], axis=1).astype(np.uint16)
+    after = raw.copy()
+    free = ndimage.binary_erosion(forest, iterations=3)
+    truth = {}
+    # Targets near tile corners (multiples of the stride) so some clearings cross tile borders.
+    targets = [(100, 100), (TILE - 10, TILE - 10), (2 * TILE - 20, TILE - 30),
+               (TILE - 40, 2 * TILE - 40), (600, 600)]
+    for hectares, near in zip(CLEARINGS_HA, targets, strict=True):
+        side = round(np.sqrt(hectares * 100))
+        r, c = _place(free, side, near)
+        after[:, r:r + side, c:c + side] = soil[:, None, None]
+        free[max(0, r - 5):r + side + 5, max(0, c - 5):c + side + 5] = False
+        truth[hectares] = (r, c, side)
+    cr, cc = _place(free, 40, (800, 200))
+    after[:, cr:cr + 40, cc:cc + 40] = 900  # bright cloud over forest
+    scl_before = np.full((1, *raw.shape[1:]), 4, np.uint16)  # 4: vegetation
+    scl_after = scl_before.copy()
+    scl_after[0, cr:cr + 40, cc:cc + 40] = 9  # cloud, high probability
+    paths = []
+    for name, bands, scl in (("aber_2021-05-27", raw, scl_before),
+                             ("aber_2022-06-02", after, scl_after)):
+        path = root / f"{name}.tif"
+        with rasterio.open(path, "w", **(profile | {"count": 11})) as dst:
+            dst.write(np.concatenate([bands, scl]))
+            dst.descriptions = (*labels, "SCL")
+            dst.scales = (0.001,) * 10 + (1.0,)
+        paths.append(path)
+    cloud = np.zeros(raw.shape[1:], bool)
+    cloud[cr:cr + 40, cc:cc + 40] = True
+    return paths[0], paths[1], truth, cloud, forest
+
+
+def test_painted_clearings_are_found_with_their_areas(
+        client: Client, tmp_path: Path, painted) -> None:
+    before, after, truth, cloud, forest = painted
+    result = change(before, after, tmp_path, ProcessConfig(tile_size=TILE, overlap=0,
+                                                           block_size=256), client=client)
+    polygons = pyogrio.read_dataframe(result.outputs["polygons"], layer=LAYER)
+    for hectares, (r, c, side) in truth.items():
+        if hectares < 1:
+            continue
+        t = Affine(10, 0, 0, 0, -10, 0)  # only for matching: pixel boxes vs polygon bounds
+        with rasterio.open(before) as src:
+            t = src.transform
+        x0, y0 = t @ (c, r)
+        x1, y1 = t @ (c + side, r + side)
+        square = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        hits = polygons[polygons.intersects(square.buffer(-1))]
+        assert len(hits) == 1, (hectares, len(hits))
+        painted_ha = side * side * 100 / 1e4
+        assert hits.iloc[0]["area_ha"] == pytest.approx(painted_ha, rel=0.05)
+        assert hits.iloc[0]["mean_probability_drop"] > 0.5
+        assert hits.iloc[0]["date_before"] == "2021-05-27"
+    with rasterio.open(result.outputs["loss"]) as src:
+        loss = src.read(1)
+    assert not (loss[cloud] == LOSS).any()
+    assert (loss[cloud] == UNKNOWN).all()
+    painted_mask = np.zeros_like(cloud)
+    for r, c, side in truth.values():
+        painted_mask[r:r + side, c:c + side] = True
+    false_loss = ((loss == LOSS) & ~painted_mask).sum()
+    assert false_loss <= 0.005 * forest.sum()
+    summary = result.summary
+    expected_ha = sum(side * side for _, _, side in truth.values()) / 100
+    assert summary["loss_ha"] == pytest.approx(expected_ha, rel=0.05)
+    assert 0.99 < summary["observed_share"] < 1.0  # the cloud is not observed
+
+
+def test_quicklook_and_summary_files(client: Client, tmp_path: Path, painted) -> None:
+    before, after, *_ = painted
+    result = change(before, after, tmp_path, ProcessConfig(tile_size=512, overlap=0),
+                    client=client)
+    for name in ("loss", "probability_drop", "polygons", "summary", "quicklook"):
+        assert result.outputs[name].exists(), name
+    assert not (tmp_path / ".geoseg-work").exists()
+
+
+def _pair(tmp_path: Path, **after_kwargs) -> tuple[Path, Path]:
+    before = write_raster(tmp_path / "a_2001-01-01.tif", forest_scene(), descriptions=BGRN)
+    kwargs = {"descriptions": BGRN} | after_kwargs
+    data = kwargs.pop("data", forest_scene(seed=1))
+    name = kwargs.pop("name", "b_2005-01-01.tif")
+    return before, write_raster(tmp_path / name, data, **kwargs)
+
+
+def test_pairs_that_cannot_be_compared_are_one_line_errors(client: Client, tmp_path: Path) -> None:
+    cases = {
+        "does not overlap": {"transform": Affine(10, 0, 900_000, 0, -10, 9_000_000)},
+        "both dated": {"name": "b_2001-01-01.tif"},
+        "later than": {"name": "b_1999-01-01.tif"},
+        "different band sets": {"data": np.concatenate([forest_scene(seed=1),
+                                                        forest_scene(seed=2)[:1]]),
+                                "descriptions": (*BGRN, "swir22")},
+        "no acquisition date": {"name": "undated.tif"},
+    }
+    for i, (fragment, kwargs) in enumerate(cases.items()):
+        before, after = _pair(tmp_path / str(i), **kwargs)
+        with pytest.raises(SceneError, match=fragment) as info:
+            change(before, after, tmp_path / f"out{i}", client=client)
+        assert "\n" not in str(info.value)
+
+
+def test_reversed_pair_runs_when_allowed(client: Client, tmp_path: Path) -> None:
+    from geoseg.change import ChangeOptions
+
+    before, after = _pair(tmp_path, name="b_1999-01-01.tif")
+    result = change(before, after, tmp_path / "out", options=ChangeOptions(allow_reversed=True),
+                    client=client)
+    assert result.summary["date_after"] == "1999-01-01"
+
+
+def test_everything_masked_gives_a_clean_empty_result(client: Client, tmp_path: Path) -> None:
+    data = np.concatenate([forest_scene(seed=1), np.full((1, 96, 80), 9, np.uint16)])
+    before, after = _pair(tmp_path, data=data, descriptions=(*BGRN, "SCL"))
+    result = change(before, after, tmp_path / "out", client=client)
+    assert result.summary["observed_share"] == 0 and result.summary["loss_ha"] == 0
+    assert pyogrio.read_info(result.outputs["polygons"], layer=LAYER)["features"] == 0
+    with rasterio.open(result.outputs["loss"]) as src:
+        assert (src.read(1) == UNKNOWN).all()
+
+
+def test_scenes_on_different_grids_are_aligned(client: Client, tmp_path: Path) -> None:
+    """The after scene at 20 m, shifted: read onto the before scene's 10 m grid."""
+    data = forest_scene(48, 40, seed=1)
+    before, after = _pair(tmp_path, data=data,
+                          transform=Affine(20, 0, 500_100, 0, -20, 8_999_900))
+    result = change(before, after, tmp_path / "out", client=client)
+    with rasterio.open(result.outputs["loss"]) as src, rasterio.open(before) as ref:
+        assert src.transform == ref.transform and src.shape == ref.shape
+        loss = src.read(1)
+    assert (loss[:10] == UNKNOWN).all()  # the after scene starts 100 m further south
+    assert (loss[20:] != UNKNOWN).mean() > 0.5
