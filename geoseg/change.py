@@ -17,13 +17,14 @@ dates (radiometric differences between dates, haze) from counting as loss.
 """
 
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import rasterio
 from rasterio.windows import Window
 
 from geoseg.errors import SceneError
-from geoseg.scenes import Scene
+from geoseg.scenes import Scene, grids_overlap
 from geoseg.store import BlockStore, Layer
 from geoseg.tiling import Block
 from geoseg.vectorizing import GroundMeasure, PolygonOptions
@@ -153,3 +154,17 @@ def date_text(scene: Scene) -> str | None:
     if scene.date is None:
         return None
     return scene.date.isoformat() if scene.date_precision == "day" else f"{scene.date:%Y}"
+
+
+def consecutive_pairs(scenes: list[Scene]) -> list[tuple[Scene, Scene]]:
+    """Every consecutive date pair per place: scenes whose footprints overlap the first scene of
+    a place belong to it; each place's scenes are paired in date order. Undated scenes are left
+    out (they cannot be ordered)."""
+    places: list[list[Scene]] = []
+    for scene in sorted((s for s in scenes if s.date is not None), key=lambda s: s.date):
+        place = next((p for p in places if grids_overlap(scene.grid, p[0].grid)), None)
+        if place is None:
+            places.append([scene])
+        else:
+            place.append(scene)
+    return [(a, b) for place in places for a, b in pairwise(place) if a.date != b.date]
