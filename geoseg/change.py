@@ -16,7 +16,7 @@ Requiring a minimum drop, not just a class flip, keeps pixels that hover at the 
 dates (radiometric differences between dates, haze) from counting as loss.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 
 import numpy as np
@@ -56,6 +56,7 @@ class ChangeOptions:
     polygons: PolygonOptions = field(default_factory=PolygonOptions)
     allow_reversed: bool = False
     quicklook: bool = True
+    normalise: bool = True  # match the before scene's radiometry to the after scene's
 
 
 def total(counts: list[dict[str, float]]) -> dict[str, float]:
@@ -154,6 +155,38 @@ def date_text(scene: Scene) -> str | None:
     if scene.date is None:
         return None
     return scene.date.isoformat() if scene.date_precision == "day" else f"{scene.date:%Y}"
+
+
+def normalised_to(target: Scene, reference: Scene, bands: tuple[str, ...],
+                  size: int = 1024) -> Scene:
+    """``target`` with each of ``bands`` rescaled so its median and interquartile range match
+    ``reference``'s over the pixels both see (both on one grid).
+
+    A robust relative radiometric normalisation, in the spirit of teamlucc's ``normalize``: dates
+    differ in calibration, haze and, for composites, display stretch, and the loss rule must not
+    read that as change. It assumes most of the place did not change; medians and quartiles keep
+    the real changes from steering the fit. Only the bands' scale and offset change (nothing is
+    read but a decimated preview of ``size`` pixels a side).
+    """
+    grid = target.grid
+    factor = max(max(grid.width, grid.height) / size, 1.0)
+    shape = (max(1, round(grid.height / factor)), max(1, round(grid.width / factor)))
+    window = Window(0, 0, grid.width, grid.height)
+    t, t_valid = target.read(window, bands, shape)
+    r, r_valid = reference.read(window, bands, shape)
+    both = t_valid & r_valid
+    if both.sum() < 100:
+        return target
+    fitted = {}
+    for i, name in enumerate(bands):
+        t_q = np.percentile(t[i][both], (25, 50, 75))
+        r_q = np.percentile(r[i][both], (25, 50, 75))
+        gain = (r_q[2] - r_q[0]) / (t_q[2] - t_q[0]) if t_q[2] > t_q[0] else 1.0
+        fitted[name] = (gain, r_q[1] - gain * t_q[1])
+    return replace(target, bands=tuple(
+        replace(b, scale=b.scale * fitted[b.name][0],
+                offset=b.offset * fitted[b.name][0] + fitted[b.name][1])
+        if b.name in fitted else b for b in target.bands))
 
 
 def consecutive_pairs(scenes: list[Scene]) -> list[tuple[Scene, Scene]]:

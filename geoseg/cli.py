@@ -7,13 +7,16 @@ import typer
 from rich.console import Console
 
 from geoseg import __version__
+from geoseg.change import ChangeOptions, LossRule
 from geoseg.cluster import connect
-from geoseg.errors import GeosegError
+from geoseg.errors import ConfigError, GeosegError
+from geoseg.pipeline import change as run_change
+from geoseg.pipeline import change_pairs as run_change_pairs
 from geoseg.pipeline import class_raster_inputs
 from geoseg.pipeline import process as run_process
 from geoseg.pipeline import vectorize as run_vectorize
 from geoseg.plan import ProcessConfig
-from geoseg.reporting import results_table, scene_progress, scenes_table
+from geoseg.reporting import change_table, results_table, scene_progress, scenes_table
 from geoseg.scenes import SceneOptions, inspect_scenes
 from geoseg.vectorizing import PolygonOptions, VectorizeOptions
 
@@ -129,6 +132,57 @@ def vectorize(
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"{count} {name} polygons → {out}", highlight=False)
+
+
+@app.command()
+def change(
+    before: Annotated[Path, typer.Argument(help="The earlier scene, or a directory of scenes.")],
+    after: Annotated[Path | None, typer.Argument(help="The later scene (omit with --pairs).")
+                     ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("change"),
+    pairs: Annotated[str | None, typer.Option(
+        help="'consecutive': every consecutive date pair per place in BEFORE (a directory).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Model with a 'forest' class.")
+                     ] = "builtin:spectral-forest",
+    tile: Annotated[int | None, typer.Option(help="Tile size (default: the model's).")] = None,
+    overlap: Annotated[int | None, typer.Option(help="Tile overlap (default: the model's).")
+                       ] = None,
+    forest_threshold: Annotated[float, typer.Option(help="Forest when probability ≥ this.")
+                                ] = 0.5,
+    min_drop: Annotated[float, typer.Option(
+        help="Loss needs the forest probability to drop by at least this.")] = 0.3,
+    min_area_ha: MinAreaOpt = 0.5, simplify: SimplifyOpt = 0.0, sieve: SieveOpt = 0,
+    allow_reversed: Annotated[bool, typer.Option(help="Accept AFTER older than BEFORE.")
+                              ] = False,
+    bands: BandsOpt = None, sensor: SensorOpt = None, scale: ScaleOpt = None,
+    offset: OffsetOpt = None, scheduler: SchedulerOpt = None, workers: WorkersOpt = None,
+) -> None:
+    """Forest loss and gain between two dates: loss.tif, loss.gpkg, summary.json, quicklook.png."""
+    try:
+        config = ProcessConfig(model, tile, overlap,
+                               scene_options=_scene_options(bands, sensor, scale, offset))
+        options = ChangeOptions(LossRule(forest_threshold, min_drop),
+                                PolygonOptions(min_area_ha, simplify, sieve), allow_reversed)
+        if pairs is not None:
+            if pairs != "consecutive" or after is not None:
+                raise ConfigError("--pairs consecutive takes one directory and no AFTER scene")
+            results = run_change_pairs(before, out, config, options, scheduler=scheduler,
+                                       n_workers=workers)
+        elif after is None:
+            raise ConfigError("give BEFORE and AFTER scenes, or a directory with --pairs")
+        else:
+            results = [run_change(before, after, out, config, options, scheduler=scheduler,
+                                  n_workers=workers)]
+    except GeosegError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    Console().print(change_table(results))
+    failed = [r for r in results if isinstance(r, tuple)]
+    for name, message in failed:
+        console.print(f"[red]failed:[/] {name}: {message}", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -103,7 +103,8 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
               "block_size": config.block_size, "blend": config.blend,
               "edge_margin": card.edge_margin, "bands": list(info.bands),
               "scene_options": asdict(config.scene_options), "geoseg": __version__,
-              "grid": [grid.crs.to_wkt(), list(grid.transform)[:6], grid.width, grid.height]}
+              "grid": [grid.crs.to_wkt(), list(grid.transform)[:6], grid.width, grid.height],
+              "reflectance": [(b.name, b.scale, b.offset) for b in info.scene.bands]}
     fingerprint = _digest({"inputs": input_fingerprint, "params": params})
     return ScenePlan(info, model, tiling, config.batch_size, config.blend,
                      out_root / info.scene.name, fingerprint)

@@ -6,7 +6,6 @@ scene size. Colours: red/green/blue when the scene has them, else SWIR1/NIR/red 
 clearings pink-brown), else NIR/red/green.
 """
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,7 @@ import rasterio
 import shapely
 from PIL import Image, ImageDraw
 from rasterio.enums import Resampling
-from rasterio.errors import NodataShadowWarning
-from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
 
 from geoseg.geopackage import LAYER
 from geoseg.scenes import Scene
@@ -43,24 +41,9 @@ def stretch(band: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def read_composite(scene: Scene, shape: tuple[int, int]) -> np.ndarray:
     """An 8-bit colour composite of the scene, decimated to ``shape`` (rows, cols)."""
-    channels = []
     grid = scene.grid
-    for name in composite_bands(scene):
-        source = scene.band(name)
-        with rasterio.open(source.path) as src, warnings.catch_warnings():
-            # A 4-band file with nodata: GDAL may call band 4 alpha; nodata is what counts here.
-            warnings.simplefilter("ignore", NodataShadowWarning)
-            if source.on_grid:
-                data = src.read(source.index, out_shape=shape, resampling=Resampling.average,
-                                masked=True)
-            else:
-                with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
-                               height=grid.height, add_alpha=True) as vrt:
-                    data = vrt.read(source.index, out_shape=shape,
-                                    resampling=Resampling.average, masked=True)
-        valid = ~np.ma.getmaskarray(data)
-        channels.append(stretch(data.filled(0).astype(np.float64), valid))
-    return np.dstack(channels)
+    data, valid = scene.read(Window(0, 0, grid.width, grid.height), composite_bands(scene), shape)
+    return np.dstack([stretch(band.astype(np.float64), valid) for band in data])
 
 
 def preview_shape(scene: Scene, max_size: int) -> tuple[int, int]:

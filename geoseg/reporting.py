@@ -80,3 +80,21 @@ def scenes_table(found: list[tuple[SceneSource, Scene | SceneError]]) -> Table:
                  f"reflectance scale: {scene.scale_source}"]
         table.add_row(scene.name, "\n".join(lines))
     return table
+
+
+def change_table(results: list) -> Table:
+    """One row per date pair: the summary in hectares, or why the pair failed."""
+    table = Table(title="geoseg change")
+    for column in ("before", "after", "forest before ha", "forest after ha", "loss ha",
+                   "gain ha", "observed both"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        if isinstance(result, tuple):
+            table.add_row(result[0], Text("failed", style="bold red"), "", "", "", "", "")
+            continue
+        s = result.summary
+        table.add_row(f"{s['scene_before']} ({s['date_before']})",
+                      f"{s['scene_after']} ({s['date_after']})", f"{s['forest_before_ha']:,.1f}",
+                      f"{s['forest_after_ha']:,.1f}", f"{s['loss_ha']:,.1f}",
+                      f"{s['gain_ha']:,.1f}", f"{s['observed_share']:.1%}")
+    return table

@@ -111,15 +111,18 @@ class Scene:
                 return source
         raise SceneError(f"{self.name}: no band {name!r} (has {', '.join(self.band_names)})")
 
-    def read(self, window: Window, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, window: Window, names: tuple[str, ...], shape: tuple[int, int] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
         """Reflectance of ``names`` in ``window`` as float32 (bands, rows, cols), and the valid mask.
 
         A pixel is valid when every band read has data there (not nodata, inside the band's
-        footprint, finite). Invalid pixels hold 0 in the returned array.
+        footprint, finite). Invalid pixels hold 0 in the returned array. ``shape`` (rows, cols)
+        reads the window decimated (averaged) to that size: a preview of any size of scene.
         """
         sources = [self.band(n) for n in names]
-        data = np.empty((len(sources), int(window.height), int(window.width)), np.float32)
-        valid = np.ones(data.shape[1:], bool)
+        shape = shape or (int(window.height), int(window.width))
+        data = np.empty((len(sources), *shape), np.float32)
+        valid = np.ones(shape, bool)
         by_path: dict[str, list[int]] = defaultdict(list)
         for i, source in enumerate(sources):
             by_path[source.path].append(i)
@@ -131,20 +134,26 @@ class Scene:
     def _read_file(self, path: str, sources: list[BandSource], window: Window,
                    out: np.ndarray, positions: list[int], valid: np.ndarray) -> None:
         indexes = [s.index for s in sources]
+        decimated = out.shape[1:] != (int(window.height), int(window.width))
+        quality = sources[0].name in bandnames.QUALITY_BANDS
+        resampling = Resampling.nearest if quality else (
+            Resampling.average if decimated else Resampling.bilinear)
+        args = {"window": window, "out_shape": (len(indexes), *out.shape[1:]),
+                "resampling": resampling}
         try:
-            with rasterio.open(path) as src:
+            with rasterio.open(path) as src, warnings.catch_warnings():
+                # A 4-band file with nodata: GDAL may call band 4 alpha; nodata is what counts.
+                warnings.simplefilter("ignore", NodataShadowWarning)
                 if sources[0].on_grid:
-                    raw, masks = src.read(indexes, window=window), _masks(src, indexes, window)
+                    raw, masks = src.read(indexes, **args), _masks(src, indexes, args)
                 else:
-                    resampling = Resampling.nearest if sources[0].name in bandnames.QUALITY_BANDS \
-                        else Resampling.bilinear
                     # The alpha band marks pixels outside this band's footprint as invalid.
                     with WarpedVRT(src, crs=self.grid.crs, transform=self.grid.transform,
                                    width=self.grid.width, height=self.grid.height,
                                    resampling=resampling, add_alpha=True) as vrt:
-                        raw = vrt.read(indexes, window=window)
-                        alpha = vrt.read(vrt.count, window=window)  # added last
-                        masks = vrt.read_masks(indexes, window=window) & alpha[None]
+                        raw = vrt.read(indexes, **args)
+                        alpha = vrt.read(vrt.count, window=window, out_shape=out.shape[1:])
+                        masks = vrt.read_masks(indexes, **args) & alpha[None]
         except _READ_ERRORS as exc:
             raise SceneError(f"{path}: read failed ({_reason(exc)}); the file is corrupt or "
                              "truncated") from exc
@@ -154,15 +163,12 @@ class Scene:
             valid &= (masks[k] > 0) & np.isfinite(values)
 
 
-def _masks(src: rasterio.DatasetReader, indexes: list[int], window: Window) -> np.ndarray:
-    """Validity of each band in ``window``: GDAL's masks, skipped when every pixel is valid."""
+def _masks(src: rasterio.DatasetReader, indexes: list[int], args: dict) -> np.ndarray:
+    """Validity of each band read with ``args``: GDAL's masks, skipped when all pixels are valid."""
     flags = [src.mask_flag_enums[i - 1] for i in indexes]
     if all(f == [MaskFlags.all_valid] for f in flags):
-        return np.ones((len(indexes), int(window.height), int(window.width)), np.uint8)
-    with warnings.catch_warnings():
-        # A 4-band file with nodata: GDAL may call band 4 alpha; nodata is what counts here.
-        warnings.simplefilter("ignore", NodataShadowWarning)
-        return src.read_masks(indexes, window=window)
+        return np.ones(args["out_shape"], np.uint8)
+    return src.read_masks(indexes, **args)
 
 
 def find_scenes(path: str | Path) -> list[SceneSource]:

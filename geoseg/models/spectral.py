@@ -42,7 +42,8 @@ def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _logistic(x: np.ndarray, threshold: float, softness: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(x - threshold) / softness))
+    # Clipped: far from the threshold the answer is 0 or 1 either way, without overflow.
+    return 1.0 / (1.0 + np.exp(np.clip(-(x - threshold) / softness, -60.0, 60.0)))
 
 
 class SpectralForestModel:

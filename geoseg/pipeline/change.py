@@ -13,6 +13,7 @@ from geoseg.change import (
     check_dates,
     consecutive_pairs,
     date_text,
+    normalised_to,
     summary,
     total,
 )
@@ -86,6 +87,8 @@ def _change(client: Client, sources: list[SceneSource], out: Path, config: Proce
     moved = aligned(second.scene, first.scene.grid)
     if moved is not second.scene:
         moved = replace(moved, name=f"{second.scene.name}_on_{first.scene.name}")
+    if options.normalise:
+        first = replace(first, scene=normalised_to(first.scene, moved, first.bands))
     described = [(sources[0], first), (sources[1], replace(second, scene=moved))]
     dates = segment(client, described, out / "dates", config, ref, ref, progress)
     for result in dates:
