@@ -206,3 +206,41 @@ def test_scenes_on_different_grids_are_aligned(client: Client, tmp_path: Path) -
         loss = src.read(1)
     assert (loss[:10] == UNKNOWN).all()  # the after scene starts 100 m further south
     assert (loss[20:] != UNKNOWN).mean() > 0.5
+
+
+def test_normalisation_undoes_a_calibration_difference(tmp_path: Path) -> None:
+    """A copy of a scene with its visible bands ×11 (as the 1986 Costa Rica image) is brought
+    back onto the original's radiometry through its bands' scale and offset."""
+    from geoseg.change import normalised_to
+
+    data = forest_scene(seed=4)
+    bright = data.astype(np.float64)
+    bright[:3] *= 11
+    reference = write_raster(tmp_path / "ref.tif", data, descriptions=BGRN)
+    scaled = write_raster(tmp_path / "bright.tif", bright.astype(np.uint16), descriptions=BGRN)
+    ref_scene, bright_scene = (open_scene(find_scenes(p)[0]) for p in (reference, scaled))
+    fixed = normalised_to(bright_scene, ref_scene, BGRN)
+    window = Window(0, 0, 80, 96)
+    expected, _ = ref_scene.read(window, BGRN)
+    got, _ = fixed.read(window, BGRN)
+    np.testing.assert_allclose(np.median(got, axis=(1, 2)), np.median(expected, axis=(1, 2)),
+                               rtol=0.02)
+
+
+def test_change_command_runs_consecutive_pairs(client: Client, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from geoseg.cli import app
+
+    for name, seed in (("a_2001-01-01", 0), ("a_2003-01-01", 1), ("a_2005-01-01", 2)):
+        write_raster(tmp_path / "in" / f"{name}.tif", forest_scene(seed=seed), descriptions=BGRN)
+    far = Affine(10, 0, 900_000, 0, -10, 9_000_000)  # another place: paired with nothing
+    write_raster(tmp_path / "in" / "b_2002-01-01.tif", forest_scene(), descriptions=BGRN,
+                 transform=far)
+    result = CliRunner().invoke(app, ["change", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                      "--pairs", "consecutive", "--scheduler",
+                                      client.scheduler.address])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "a_2001-01-01__a_2003-01-01", "a_2003-01-01__a_2005-01-01"]
+    assert "geoseg change" in result.output
