@@ -169,8 +169,7 @@ def normalised_to(target: Scene, reference: Scene, bands: tuple[str, ...],
     read but a decimated preview of ``size`` pixels a side).
     """
     grid = target.grid
-    factor = max(max(grid.width, grid.height) / size, 1.0)
-    shape = (max(1, round(grid.height / factor)), max(1, round(grid.width / factor)))
+    shape = grid.preview_shape(size)
     window = Window(0, 0, grid.width, grid.height)
     t, t_valid = target.read(window, bands, shape)
     r, r_valid = reference.read(window, bands, shape)

@@ -32,6 +32,13 @@ class Grid:
         right, bottom = self.transform @ (self.width, self.height)
         return min(left, right), min(top, bottom), max(left, right), max(top, bottom)
 
+    def preview_shape(self, size: int, enlarge: bool = False) -> tuple[int, int]:
+        """(rows, cols) of a decimated view whose longer side is at most ``size`` pixels
+        (exactly ``size`` when ``enlarge``: small grids are then scaled up)."""
+        factor = max(self.width, self.height) / size
+        factor = factor if enlarge else max(factor, 1.0)
+        return max(1, round(self.height / factor)), max(1, round(self.width / factor))
+
     def window_transform(self, window: Window) -> Affine:
         """The transform of a window's own pixel grid."""
         return self.transform @ Affine.translation(window.col_off, window.row_off)

@@ -46,15 +46,9 @@ def read_composite(scene: Scene, shape: tuple[int, int]) -> np.ndarray:
     return np.dstack([stretch(band.astype(np.float64), valid) for band in data])
 
 
-def preview_shape(scene: Scene, max_size: int) -> tuple[int, int]:
-    grid = scene.grid
-    factor = max(max(grid.width, grid.height) / max_size, 1.0)
-    return max(1, round(grid.height / factor)), max(1, round(grid.width / factor))
-
-
 def write_quicklook(scene: Scene, polygons: Path | None, out: Path, max_size: int = 1024) -> Path:
     grid = scene.grid
-    shape = preview_shape(scene, max_size)
+    shape = scene.grid.preview_shape(max_size, enlarge=True)
     image = Image.fromarray(read_composite(scene, shape))
     if polygons is not None:
         draw = ImageDraw.Draw(image)
@@ -74,7 +68,7 @@ CHANGE_COLOURS = {1: (255, 0, 0), 2: (0, 220, 255), 255: (128, 128, 128)}
 def write_change_quicklook(before: Scene, after: Scene, loss: Path, out: Path,
                            max_size: int = 700) -> Path:
     """Three panels: before, after, and after with loss (red), gain (cyan), unknown (grey)."""
-    shape = preview_shape(before, max_size)
+    shape = before.grid.preview_shape(max_size, enlarge=True)
     panels = [read_composite(before, shape), read_composite(after, shape)]
     with rasterio.open(loss) as src:
         change = src.read(1, out_shape=shape, resampling=Resampling.nearest)
