@@ -1,6 +1,7 @@
 """Change between dates: the loss rule and masks, a semi-synthetic clearing test built from the
 real Sentinel-2 sample, and bad pairs."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -147,8 +148,12 @@ def test_quicklook_and_summary_files(client: Client, tmp_path: Path, painted) ->
     result = change(before, after, tmp_path, ProcessConfig(tile_size=512, overlap=0),
                     client=client)
     for name in ("loss", "probability_drop", "polygons", "summary", "quicklook"):
+        assert result.outputs[name].parent == tmp_path
         assert result.outputs[name].exists(), name
     assert not (tmp_path / ".geoseg-work").exists()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["summary"] == result.summary
+    assert manifest["parameters"]["rule"] == {"forest_threshold": 0.5, "min_drop": 0.3}
 
 
 def _pair(tmp_path: Path, **after_kwargs) -> tuple[Path, Path]:

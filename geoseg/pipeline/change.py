@@ -1,6 +1,6 @@
 """``change`` and ``change_pairs``: forest loss between dates, reusing ``process``'s stages."""
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from distributed import Client
@@ -20,7 +20,7 @@ from geoseg.change import (
 from geoseg.cluster import connect
 from geoseg.cluster.streaming import ProgressFn, error_line
 from geoseg.errors import ConfigError, GeosegError, ModelError, SceneError
-from geoseg.manifest import write_json
+from geoseg.manifest import MANIFEST, package_versions, write_json
 from geoseg.models import ModelRef, resolve_model
 from geoseg.pipeline.process import SceneResult, describe_scenes, segment
 from geoseg.pipeline.vectorize import vectorize
@@ -126,6 +126,16 @@ def _compare(client: Client, before: SceneInfo, after: SceneInfo, dates: list[Sc
         outputs["quicklook"] = client.submit(
             write_change_quicklook, before.scene, after.scene, outputs["loss"],
             out / "quicklook.png", pure=False).result()
+    write_json(out / MANIFEST, {
+        "inputs": {"before": list(before.scene.paths), "after": list(after.scene.paths)},
+        "model": {"id": config.model, "card": before.card.model_dump(mode="json")},
+        "bands_used": list(before.bands),
+        "reflectance": {info.scene.name: {b.name: [b.scale, b.offset] for b in info.scene.bands}
+                        for info in (before, after)},
+        "parameters": {"rule": asdict(options.rule), "polygons": asdict(options.polygons),
+                       "normalise": options.normalise, "block_size": config.block_size},
+        "summary": numbers, "outputs": {name: path.name for name, path in outputs.items()},
+        "versions": package_versions()})
     store.remove()
     return ChangeResult(before.scene.name, after.scene.name, outputs, numbers)
 
