@@ -42,7 +42,7 @@ def test_quality_masks() -> None:
                                                True]  # 21824: Landsat 8 clear land
 
 
-# Painted clearings (hectares → square sides at 10 m), the cloud, and where tiles meet.
+# Painted clearings (hectares → square sides at 10 m) and the tile size of the run.
 CLEARINGS_HA = (0.5, 1, 3, 10, 50)
 TILE = 256
 
@@ -53,12 +53,21 @@ def _forest(data: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return SpectralForestModel().predict(x, bands)[0, 1] >= 0.9
 
 
-def _place(free: np.ndarray, side: int, near: tuple[int, int]) -> tuple[int, int]:
-    """The top-left corner closest to ``near`` of a side × side square entirely in ``free``."""
+BORDERS = (256, 512, 674, 768)  # tile edges of a 930 × 947 scene at tile 256, no overlap
+
+
+def _place(free: np.ndarray, side: int, near: tuple[int, int], across: bool) -> tuple[int, int]:
+    """Top-left corner, closest to ``near``, of a side × side square entirely in ``free``;
+    with ``across``, only squares that straddle a tile border are considered."""
     fits = ndimage.minimum_filter(free.astype(np.uint8), size=side, origin=-(side // 2)) > 0
     fits[-side:, :] = False
     fits[:, -side:] = False
     rows, cols = np.nonzero(fits)
+    if across:
+        straddles = np.zeros(rows.shape, bool)
+        for b in BORDERS:
+            straddles |= ((rows < b) & (b < rows + side)) | ((cols < b) & (b < cols + side))
+        rows, cols = rows[straddles], cols[straddles]
     best = np.argmin((rows - near[0]) ** 2 + (cols - near[1]) ** 2)
     return int(rows[best]), int(cols[best])
 
@@ -79,16 +88,15 @@ def painted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict,
     after = raw.copy()
     free = ndimage.binary_erosion(forest, iterations=3)
     truth = {}
-    # Targets near tile corners (multiples of the stride) so some clearings cross tile borders.
-    targets = [(100, 100), (TILE - 10, TILE - 10), (2 * TILE - 20, TILE - 30),
-               (TILE - 40, 2 * TILE - 40), (600, 600)]
-    for hectares, near in zip(CLEARINGS_HA, targets, strict=True):
+    # The 1, 3 and 10 ha clearings straddle a tile border (and so a block border too).
+    for hectares, near in zip(CLEARINGS_HA, [(100, 100), (TILE, TILE), (2 * TILE, TILE),
+                                             (TILE, 2 * TILE), (674, 674)], strict=True):
         side = round(np.sqrt(hectares * 100))
-        r, c = _place(free, side, near)
+        r, c = _place(free, side, near, across=1 <= hectares <= 10)
         after[:, r:r + side, c:c + side] = soil[:, None, None]
         free[max(0, r - 5):r + side + 5, max(0, c - 5):c + side + 5] = False
         truth[hectares] = (r, c, side)
-    cr, cc = _place(free, 40, (800, 200))
+    cr, cc = _place(free, 40, (800, 200), across=False)
     after[:, cr:cr + 40, cc:cc + 40] = 900  # bright cloud over forest
     scl_before = np.full((1, *raw.shape[1:]), 4, np.uint16)  # 4: vegetation
     scl_after = scl_before.copy()
@@ -110,6 +118,9 @@ def painted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict,
 def test_painted_clearings_are_found_with_their_areas(
         client: Client, tmp_path: Path, painted) -> None:
     before, after, truth, cloud, forest = painted
+    crossing = [ha for ha, (r, c, side) in truth.items()
+                if any(r < b < r + side or c < b < c + side for b in BORDERS)]
+    assert len(crossing) >= 3, truth  # clearings of 1 to 10 ha span tiles
     result = change(before, after, tmp_path, ProcessConfig(tile_size=TILE, overlap=0,
                                                            block_size=256), client=client)
     polygons = pyogrio.read_dataframe(result.outputs["polygons"], layer=LAYER)
