@@ -12,13 +12,14 @@ from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError
 from geoseg.pipeline import change as run_change
 from geoseg.pipeline import change_pairs as run_change_pairs
-from geoseg.pipeline import class_raster_inputs
+from geoseg.pipeline import class_raster_inputs, run_workflow
 from geoseg.pipeline import process as run_process
 from geoseg.pipeline import vectorize as run_vectorize
 from geoseg.plan import ProcessConfig
 from geoseg.reporting import change_table, results_table, scene_progress, scenes_table
 from geoseg.scenes import SceneOptions, inspect_scenes
 from geoseg.vectorizing import PolygonOptions, VectorizeOptions
+from geoseg.workflows import load_workflow
 
 app = typer.Typer(help="Seamless tiled segmentation of satellite scenes into forest maps.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -102,11 +103,16 @@ def process(
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(results_table(results))
-    for result in results:
-        if result.status == "failed":
-            console.print(f"[red]failed:[/] {result.name}: {result.message}", highlight=False,
-                          soft_wrap=True)
-    if any(r.status == "failed" for r in results):
+    _report_failures(results, [])
+
+
+def _report_failures(scenes: list, changes: list) -> None:
+    """One line per failed scene or pair, and exit code 1 when there was any."""
+    failed = [(r.name, r.message) for r in scenes if r.status == "failed"]
+    failed += [c for c in changes if isinstance(c, tuple)]
+    for name, message in failed:
+        console.print(f"[red]failed:[/] {name}: {message}", highlight=False, soft_wrap=True)
+    if failed:
         raise typer.Exit(1)
 
 
@@ -178,11 +184,39 @@ def change(
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     Console().print(change_table(results))
-    failed = [r for r in results if isinstance(r, tuple)]
-    for name, message in failed:
-        console.print(f"[red]failed:[/] {name}: {message}", highlight=False, soft_wrap=True)
-    if failed:
-        raise typer.Exit(1)
+    _report_failures([], results)
+
+
+@app.command()
+def run(workflow: Annotated[Path, typer.Argument(help="A workflow YAML file.")],
+        scheduler: SchedulerOpt = None, workers: WorkersOpt = None,
+        progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True) -> None:
+    """Run a workflow file's steps (process, change) on a Dask cluster."""
+    try:
+        with connect(scheduler, workers or load_workflow(workflow)[0].resources.workers
+                     ) as client:
+            console.print(f"Dask dashboard: {client.dashboard_link}")
+            with scene_progress(console, progress) as update:
+                result = run_workflow(workflow, client=client, progress=update)
+    except GeosegError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if result.scenes:
+        console.print(results_table(result.scenes))
+    if result.changes:
+        Console().print(change_table(result.changes))
+    _report_failures(result.scenes, result.changes)
+
+
+@app.command()
+def validate(workflow: Annotated[Path, typer.Argument(help="A workflow YAML file.")]) -> None:
+    """Check a workflow file: every problem as FILE:LINE: field: message."""
+    try:
+        load_workflow(workflow)
+    except GeosegError as exc:
+        console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"{workflow}: valid", highlight=False)
 
 
 @app.command()

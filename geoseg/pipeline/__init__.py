@@ -1,9 +1,11 @@
 """The API: ``process`` (scenes → COGs and polygons), ``vectorize`` (class raster → polygons),
-``change`` / ``change_pairs`` (two dates → forest loss)."""
+``change`` / ``change_pairs`` (two dates → forest loss), ``run_workflow`` (a workflow file)."""
 
 from geoseg.pipeline.change import ChangeResult, change, change_pairs
 from geoseg.pipeline.process import SceneResult, describe_scenes, process, segment
 from geoseg.pipeline.vectorize import class_raster_inputs, vectorize
+from geoseg.pipeline.workflow import WorkflowResult, run_workflow
 
-__all__ = ["ChangeResult", "SceneResult", "change", "change_pairs", "class_raster_inputs",
-           "describe_scenes", "process", "segment", "vectorize"]
+__all__ = ["ChangeResult", "SceneResult", "WorkflowResult", "change", "change_pairs",
+           "class_raster_inputs", "describe_scenes", "process", "run_workflow", "segment",
+           "vectorize"]

@@ -140,18 +140,22 @@ def _compare(client: Client, before: SceneInfo, after: SceneInfo, dates: list[Sc
     return ChangeResult(before.scene.name, after.scene.name, outputs, numbers)
 
 
-def change_pairs(scenes: str | Path, out_dir: str | Path, config: ProcessConfig | None = None,
+def change_pairs(scenes: str | Path | list[Path], out_dir: str | Path,
+                 config: ProcessConfig | None = None,
                  options: ChangeOptions | None = None, *, client: Client | None = None,
                  scheduler: str | None = None, n_workers: int | None = None,
                  progress: ProgressFn | None = None) -> list[ChangeResult | tuple[str, str]]:
-    """``change`` for every consecutive date pair per place in a directory.
+    """``change`` for every consecutive date pair per place among the scenes of ``scenes`` (a
+    directory, or a list of directories and files).
 
     Each pair goes to ``out_dir/<before>__<after>/``. Returns, per pair, its ``ChangeResult`` or
     (pair name, one-line reason) when it failed; one bad pair does not stop the others.
     """
     config = replace(config or ProcessConfig(), polygons=None, quicklook=False)
     options = options or ChangeOptions()
-    opened = [(source, scene) for source, scene in inspect_scenes(scenes, config.scene_options)
+    paths = [scenes] if isinstance(scenes, str | Path) else scenes
+    opened = [(source, scene) for path in paths
+              for source, scene in inspect_scenes(path, config.scene_options)
               if not isinstance(scene, BaseException)]
     found = {scene.name: source for source, scene in opened}
     pairs = consecutive_pairs([scene for _, scene in opened])
