@@ -107,7 +107,9 @@ def process(
 
 
 def _report_failures(scenes: list, changes: list) -> None:
-    """One line per failed scene or pair, and exit code 1 when there was any."""
+    """What was reused, one line per failed scene or pair, and exit code 1 if any failed."""
+    for note in filter(None, (r.reuse_note for r in scenes)):
+        console.print(note, highlight=False, soft_wrap=True)
     failed = [(r.name, r.message) for r in scenes if r.status == "failed"]
     failed += [c for c in changes if isinstance(c, tuple)]
     for name, message in failed:

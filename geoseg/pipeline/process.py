@@ -39,6 +39,15 @@ class SceneResult:
     tiles_skipped: int = 0
     blocks_reused: int = 0
     seconds: float = 0.0
+    blocks: int = 0
+
+    @property
+    def reuse_note(self) -> str:
+        """What an interrupted earlier run saved, or ""."""
+        if not self.blocks_reused:
+            return ""
+        return (f"{self.name}: reused {self.blocks_reused} of {self.blocks} blocks "
+                f"({self.blocks_reused / self.blocks:.0%}) finished by an interrupted run")
 
 
 def process(scenes: str | Path, out_dir: str | Path, config: ProcessConfig | None = None, *,
@@ -163,7 +172,8 @@ def _finish(client: Client, outcome: SceneOutcome, config: ProcessConfig) -> Sce
     except Exception as exc:  # noqa: BLE001 (one scene must not sink the batch)
         return SceneResult(name, "failed", error_line(exc), seconds=outcome.seconds)
     return SceneResult(name, "done", "", outcome.outputs, outcome.tiles_done,
-                       outcome.tiles_skipped, outcome.blocks_reused, outcome.seconds)
+                       outcome.tiles_skipped, outcome.blocks_reused, outcome.seconds,
+                       len(plan.tiling.blocks()))
 
 
 def _scene_polygons(client: Client, plan: ScenePlan, outcome: SceneOutcome,

@@ -1,0 +1,169 @@
+"""Workflows on a real Dask cluster: a `dask scheduler` and two `dask worker` processes on
+127.0.0.1, one advertising GPU=1. Outputs equal the embedded cluster's; inference runs on the GPU
+worker; a worker killed with SIGKILL mid-run, or a client killed mid-run, changes nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+import shapely
+from distributed import Client, get_task_stream
+
+from geoseg.geopackage import LAYER
+from geoseg.pipeline import run_workflow
+from geoseg.plan import WORK_DIR
+
+from .conftest import BGRN, forest_scene, write_raster
+
+DASK = [sys.executable, "-m", "dask"]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A scheduler and two worker processes (each under its nanny); GPU=1 on one of them."""
+    tmp = tmp_path_factory.mktemp("cluster")
+    scheduler_file = tmp / "scheduler.json"
+    procs = [subprocess.Popen([*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        with Client(scheduler_file=str(_wait_for(scheduler_file)), timeout="30s") as client:
+            for name, extra in (("gpu", ["--resources", "GPU=1"]), ("cpu", [])):
+                procs.append(subprocess.Popen(
+                    [*DASK, "worker", client.scheduler.address, "--name", name, "--nthreads", "1",
+                     "--no-dashboard", "--local-directory", str(tmp / name), *extra],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            client.wait_for_workers(2, timeout=60)
+            yield {"address": client.scheduler.address, "client": client}
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+
+
+def _wait_for(path: Path, timeout: float = 30) -> Path:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear")
+        time.sleep(0.1)
+    return path
+
+
+def worker_address(client: Client, name: str) -> str:
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    return next(addr for addr, w in workers.items() if w["name"] == name)
+
+
+def write_workflow(root: Path, scenes: str, out: str, steps: str = "[process]",
+                   tiling: str = "{tile_size: 128, overlap: 16, block_size: 256, batch_size: 4}"
+                   ) -> Path:
+    path = root / "workflow.yaml"
+    path.write_text(f"name: test\nscenes: [{scenes}]\ntiling: {tiling}\n"
+                    f"outputs: {{dir: {out}, polygons: {{min_area_ha: 0}}}}\nsteps: {steps}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def big_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Large enough (1,600² px, ~200 tiles) that a run is still going when a process is killed."""
+    root = tmp_path_factory.mktemp("big")
+    write_raster(root / "scenes" / "big_2020-01-01.tif", forest_scene(1600, 1600, seed=5),
+                 descriptions=BGRN, tiled=True, blockxsize=256, blockysize=256)
+    return root
+
+
+def rasters(out: Path, scene: str) -> dict[str, np.ndarray]:
+    found = {}
+    for layer in ("probability", "classes"):
+        with rasterio.open(out / "scenes" / scene / f"{layer}.tif") as src:
+            found[layer] = src.read()
+    return found
+
+
+def polygons(out: Path, scene: str) -> list[shapely.Geometry]:
+    table = pyogrio.read_dataframe(out / "scenes" / scene / "polygons.gpkg", layer=LAYER)
+    return sorted(table.geometry, key=lambda g: (g.bounds, g.area))
+
+
+def assert_same_outputs(a: Path, b: Path, scene: str) -> None:
+    for layer, data in rasters(a, scene).items():
+        np.testing.assert_array_equal(data, rasters(b, scene)[layer], err_msg=layer)
+    left, right = polygons(a, scene), polygons(b, scene)
+    assert len(left) == len(right)
+    assert all(x.equals(y) for x, y in zip(left, right, strict=True))
+
+
+@pytest.fixture(scope="module")
+def reference(big_scene: Path) -> Path:
+    """The big scene processed on an embedded local cluster: what every other run must equal."""
+    result = run_workflow(write_workflow(big_scene, "scenes/", "out-embedded"), n_workers=2)
+    assert not result.failed
+    return big_scene / "out-embedded"
+
+
+def test_workflow_on_a_real_cluster_equals_the_embedded_run_and_uses_the_gpu_worker(
+        cluster: dict, big_scene: Path, reference: Path) -> None:
+    client = cluster["client"]
+    path = write_workflow(big_scene, "scenes/", "out-cluster")
+    with get_task_stream(client=client) as stream:
+        result = run_workflow(path, client=client)
+    assert not result.failed
+    assert_same_outputs(reference, big_scene / "out-cluster", "big_2020-01-01")
+    predicted = {t["worker"] for t in stream.data if t["key"].startswith("predict")}
+    assert predicted == {worker_address(client, "gpu")}
+    assert any(t["key"].startswith("stitch") for t in stream.data)
+
+
+def test_a_worker_killed_mid_run_changes_nothing(cluster: dict, big_scene: Path,
+                                                 reference: Path) -> None:
+    client = cluster["client"]
+    pid = client.run(os.getpid)[worker_address(client, "cpu")]
+    killed = threading.Event()
+
+    def kill_when_a_third_is_done(scene: str, done: int, total: int) -> None:
+        if not killed.is_set() and done >= total // 3:
+            os.kill(pid, signal.SIGKILL)
+            killed.set()
+
+    path = write_workflow(big_scene, "scenes/", "out-killed")
+    result = run_workflow(path, client=client, progress=kill_when_a_third_is_done)
+    assert killed.is_set()
+    assert not result.failed, [(r.name, r.message) for r in result.scenes]
+    assert_same_outputs(reference, big_scene / "out-killed", "big_2020-01-01")
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+def test_a_run_whose_client_died_is_resumed_from_its_finished_blocks(
+        cluster: dict, big_scene: Path, reference: Path) -> None:
+    path = write_workflow(big_scene, "scenes/", "out-resumed")
+    work = big_scene / "out-resumed" / "scenes" / "big_2020-01-01" / WORK_DIR / "classes"
+    run = subprocess.Popen([sys.executable, "-m", "geoseg", "run", str(path), "--scheduler",
+                            cluster["address"], "--no-progress"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(work.glob("r*_c*.tif"))) < 10:  # of 7 × 7 = 49 blocks
+        assert run.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert not (work.parent.parent / "classes.tif").exists()
+    again = subprocess.run([sys.executable, "-m", "geoseg", "run", str(path), "--scheduler",
+                            cluster["address"], "--no-progress"], check=False,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    note = next(line for line in again.stderr.splitlines() if ": reused " in line)
+    reused = int(note.split("reused ")[1].split(" of ")[0])
+    assert 10 <= reused < 49 and "of 49 blocks" in note, note
+    assert_same_outputs(reference, big_scene / "out-resumed", "big_2020-01-01")
