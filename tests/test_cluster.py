@@ -2,7 +2,9 @@
 127.0.0.1, one advertising GPU=1. Outputs equal the embedded cluster's; inference runs on the GPU
 worker; a worker killed with SIGKILL mid-run, or a client killed mid-run, changes nothing."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,3 +169,39 @@ def test_a_run_whose_client_died_is_resumed_from_its_finished_blocks(
     reused = int(note.split("reused ")[1].split(" of ")[0])
     assert 10 <= reused < 49 and "of 49 blocks" in note, note
     assert_same_outputs(reference, big_scene / "out-resumed", "big_2020-01-01")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_tls_cluster_with_certificates_from_dask_config(tmp_path: Path) -> None:
+    """A tls:// scheduler and worker; geoseg connects with certificates set in Dask's config."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    tls = ["--tls-ca-file", str(cert), "--tls-cert", str(cert), "--tls-key", str(key)]
+    scheduler_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([*DASK, "scheduler", "--protocol", "tls", "--host", "127.0.0.1",
+                               "--port", "0", "--no-dashboard", "--scheduler-file",
+                               str(scheduler_file), *tls],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        address = json.loads(_wait_for(scheduler_file).read_text())["address"]
+        assert address.startswith("tls://")
+        procs.append(subprocess.Popen([*DASK, "worker", address, "--nthreads", "1",
+                                       "--no-dashboard", *tls],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        scene = write_raster(tmp_path / "s.tif", forest_scene(), descriptions=BGRN)
+        command = [sys.executable, "-m", "geoseg", "process", str(scene), "-o",
+                   str(tmp_path / "out"), "--scheduler", address, "--no-progress"]
+        env = os.environ | {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(cert),
+                            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(cert),
+                            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(key)}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "out" / "s" / "classes.tif").exists()
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
