@@ -1,0 +1,91 @@
+"""Evaluation metrics of a class map against reference labels (pure functions of arrays).
+
+- ``confusion_matrix``: rows are the reference class, columns the predicted class; pixels whose
+  reference is ``ignore`` (unlabelled) are left out.
+- ``class_scores``: per class precision, recall, F1 and IoU from a confusion matrix.
+- ``boundary_f1``: boundaries are the mask pixels with a 4-neighbour outside the mask; a predicted
+  boundary pixel is correct when a reference boundary pixel lies within ``tolerance`` pixels
+  (chessboard distance), and the other way round for recall.
+- ``object_recall``: reference patches (4-connected) are sorted into size classes by area; a patch
+  is found when at least half of its pixels are predicted as the class.
+- ``area_error``: (predicted area − reference area) / reference area of a class.
+"""
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import numpy as np
+from scipy import ndimage
+
+IGNORE = 255
+_CROSS = ndimage.generate_binary_structure(2, 1)
+
+
+def confusion_matrix(reference: np.ndarray, predicted: np.ndarray, n_classes: int,
+                     ignore: int = IGNORE) -> np.ndarray:
+    keep = (reference != ignore) & (predicted < n_classes)
+    index = reference[keep].astype(np.int64) * n_classes + predicted[keep].astype(np.int64)
+    return np.bincount(index, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def class_scores(matrix: np.ndarray) -> list[dict[str, float]]:
+    """Precision, recall, F1 and IoU of every class (NaN where undefined)."""
+    scores = []
+    for c in range(matrix.shape[0]):
+        tp = matrix[c, c]
+        fp = matrix[:, c].sum() - tp
+        fn = matrix[c, :].sum() - tp
+        precision = tp / (tp + fp) if tp + fp else float("nan")
+        recall = tp / (tp + fn) if tp + fn else float("nan")
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+        iou = tp / (tp + fp + fn) if tp + fp + fn else float("nan")
+        scores.append({"precision": float(precision), "recall": float(recall), "f1": float(f1),
+                       "iou": float(iou), "support": int(matrix[c, :].sum())})
+    return scores
+
+
+def boundary(mask: np.ndarray) -> np.ndarray:
+    """Mask pixels with a 4-neighbour outside the mask (the raster edge does not count)."""
+    inner = ndimage.binary_erosion(mask, structure=_CROSS, border_value=1)
+    return mask & ~inner
+
+
+def boundary_f1(reference: np.ndarray, predicted: np.ndarray, tolerance: int = 2) -> float:
+    ref_edge, pred_edge = boundary(reference), boundary(predicted)
+    if not ref_edge.any() and not pred_edge.any():
+        return 1.0
+    if not ref_edge.any() or not pred_edge.any():
+        return 0.0
+    size = 2 * tolerance + 1
+    near_ref = ndimage.maximum_filter(ref_edge, size=size)
+    near_pred = ndimage.maximum_filter(pred_edge, size=size)
+    precision = (pred_edge & near_ref).sum() / pred_edge.sum()
+    recall = (ref_edge & near_pred).sum() / ref_edge.sum()
+    return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
+
+
+def object_recall(reference: np.ndarray, predicted: np.ndarray, pixel_ha: float,
+                  edges_ha: Sequence[float] = (1.0, 6.25)) -> dict[str, dict[str, float]]:
+    """Share of reference patches found, per size class (``< 1 ha``, ``1–6.25 ha``, ``≥ 6.25 ha``)."""
+    labels, count = ndimage.label(reference, structure=_CROSS)
+    if count == 0:
+        return {}
+    index = np.arange(1, count + 1)
+    sizes = ndimage.sum_labels(np.ones_like(labels), labels, index) * pixel_ha
+    hits = ndimage.sum_labels(predicted.astype(np.int64), labels, index)
+    found = hits >= 0.5 * sizes / pixel_ha
+    bounds = [0.0, *edges_ha, float("inf")]
+    result = {}
+    for low, high in pairwise(bounds):
+        in_class = (sizes >= low) & (sizes < high)
+        name = f"< {high:g} ha" if low == 0 else (f">= {low:g} ha" if high == float("inf")
+                                                 else f"{low:g}-{high:g} ha")
+        if in_class.any():
+            result[name] = {"patches": int(in_class.sum()),
+                            "recall": float(found[in_class].mean())}
+    return result
+
+
+def area_error(matrix: np.ndarray, cls: int) -> float:
+    reference, predicted = matrix[cls, :].sum(), matrix[:, cls].sum()
+    return float((predicted - reference) / reference) if reference else float("nan")
