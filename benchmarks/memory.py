@@ -10,6 +10,9 @@ loaded, and the ratio of the largest size's peak to the smallest's, against the 
 at most 1.5 GiB at 20,000² and a ratio of at most 1.3. Results go to
 ``benchmarks/results/memory.json``.
 
+PSS splits shared pages among every process that maps them, so other Python processes using the
+same environment (a test run, say) lower the numbers: measure on an otherwise idle machine.
+
 Run from the repository root::
 
     python benchmarks/memory.py
@@ -51,6 +54,9 @@ PIXEL_M = 10.0
 CRS = "EPSG:32722"
 
 MIB = 1024 * 1024
+# Environment variables that change the numbers (workers inherit them), recorded with the results.
+MEMORY_ENV = ("GDAL_CACHEMAX", "GDAL_MAX_DATASET_POOL_SIZE", "GDAL_NUM_THREADS", "MALLOC_ARENA_MAX",
+              "MALLOC_TRIM_THRESHOLD_")
 
 
 # --- synthetic scenes ---------------------------------------------------------------------------
@@ -253,11 +259,9 @@ def geoseg_command(scene: Path, out: Path, options: argparse.Namespace) -> list[
     """``geoseg process`` from this interpreter's environment, with the pass-through options."""
     cmd = [str(Path(sys.executable).parent / "geoseg"), "process", str(scene), "-o", str(out),
            "--overwrite", "--no-progress"]
-    for flag in ("workers", "tile", "block_size", "batch_size"):
-        value = getattr(options, flag)
-        if value is not None:
-            cmd += [f"--{flag.replace('_', '-')}", str(value)]
-    return cmd
+    if options.workers is not None:
+        cmd += ["--workers", str(options.workers)]
+    return cmd + options.geoseg_args
 
 
 def role(command: str) -> str:
@@ -279,6 +283,9 @@ def file_sizes(folder: Path) -> dict[str, int]:
 def run_size(size: int, options: argparse.Namespace) -> dict:
     """Generate (if needed) and process the scene of ``size`` pixels; the run's record."""
     scene, generation_s = ensure_scene(size, options.regenerate)
+    made = "already there" if generation_s is None else f"generated in {generation_s:.0f} s"
+    print(f"{size}²: {scene.name} ({scene.stat().st_size / MIB:.0f} MiB, {made}); processing ...",
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="geoseg-memory-") as tmp:
         measurement = measure_peak_pss(geoseg_command(scene, Path(tmp), options))
         outputs = file_sizes(Path(tmp))
@@ -335,31 +342,39 @@ def print_report(runs: list[dict], summary: dict) -> None:
           f"{verdict(s['torch_ok'])}")
 
 
+def git_revision() -> str:
+    """The checkout measured: ``git describe --always --dirty`` of this repository."""
+    result = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE,
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "unknown"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Arguments after -- go to geoseg process: ... -- --tile 256 --no-polygons")
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000],
                         help="scene sizes in pixels per side (default: 5000 20000)")
     parser.add_argument("--workers", type=int, help="geoseg --workers (default: geoseg's)")
-    parser.add_argument("--tile", type=int, help="geoseg --tile")
-    parser.add_argument("--block-size", type=int, help="geoseg --block-size")
-    parser.add_argument("--batch-size", type=int, help="geoseg --batch-size")
     parser.add_argument("--regenerate", action="store_true",
                         help="write the scenes again even if they exist")
+    parser.add_argument("geoseg_args", nargs="*", metavar="-- GEOSEG_ARGS",
+                        help="more options for geoseg process")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    runs = []
-    for size in sorted(set(options.sizes)):
-        print(f"{size}²: generating / processing ...", flush=True)
-        runs.append(run_size(size, options))
+    revision = git_revision()  # before the runs: the checkout may move while they go
+    runs = [run_size(size, options) for size in sorted(set(options.sizes))]
     summary = summarize(runs)
     print_report(runs, summary)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"options": vars(options), "cpus": os.cpu_count(),
-                                   "memory_bytes": psutil.virtual_memory().total,
-                                   "summary": summary, "runs": runs}, indent=2) + "\n")
+    env = {k: os.environ[k] for k in MEMORY_ENV if k in os.environ}
+    record = {"revision": revision, "options": vars(options), "environment": env,
+              "cpus": os.cpu_count(), "memory_bytes": psutil.virtual_memory().total,
+              "summary": summary, "runs": runs}
+    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nwrote {RESULTS}")
     return 0 if summary["all_succeeded"] else 1
 

@@ -28,6 +28,7 @@ from geoseg.grid import Grid
 from geoseg.tiling import Block
 
 CLASS_NODATA = 255
+BLOCK_FILES_OPEN = 24
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,14 @@ class BlockStore:
         tmp = self.root / f"{final.name}.tmp"
         resampling = self.layer(name).resampling
         try:
-            rasterio.shutil.copy(
-                vrt, tmp, driver="COG", compress="DEFLATE", predictor="YES", blocksize=512,
-                resampling=resampling, overviews="AUTO", bigtiff="IF_SAFER",
-                num_threads=str(threads))
+            # GDAL keeps up to this many block files open while it reads the VRT, each holding
+            # decoded blocks (~2 MB): the default 100 made memory grow with scene size up to
+            # 100 blocks.
+            with rasterio.Env(GDAL_MAX_DATASET_POOL_SIZE=BLOCK_FILES_OPEN):
+                rasterio.shutil.copy(
+                    vrt, tmp, driver="COG", compress="DEFLATE", predictor="YES", blocksize=512,
+                    resampling=resampling, overviews="AUTO", bigtiff="IF_SAFER",
+                    num_threads=str(threads))
             os.replace(tmp, final)
         except (rasterio.errors.RasterioError, OSError) as exc:
             raise OutputError(f"{final}: cannot write ({exc})") from exc

@@ -7,6 +7,8 @@
 - ``vectorizing.vectorize_window`` and ``finish_polygons``: class raster → polygons GeoPackage.
 """
 
+import contextlib
+import ctypes
 import functools
 from collections.abc import Callable
 from itertools import chain
@@ -74,7 +76,17 @@ def stitch_block(plan: ScenePlan, block: Block, batches: list[TileBatch]) -> int
 
 @portable_errors
 def assemble_layer(plan: ScenePlan, layer: str, final: Path, threads: int = 1) -> Path:
-    return plan.store.assemble(layer, plan.tiling.blocks(), final, threads)
+    try:
+        return plan.store.assemble(layer, plan.tiling.blocks(), final, threads)
+    finally:
+        release_memory()
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the system (glibc keeps it otherwise: a worker that wrote a COG
+    stayed ~250 MB larger for the rest of a run). A no-op where glibc is not the C library."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @portable_errors

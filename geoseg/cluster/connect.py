@@ -11,7 +11,8 @@ from distributed import Client, LocalCluster
 from geoseg.errors import ConfigError
 
 # Worker processes read rasters with GDAL: bound its block cache so memory stays predictable.
-WORKER_ENV = {"GDAL_CACHEMAX": "128", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+WORKER_ENV = {"GDAL_CACHEMAX": "128", "GDAL_MAX_DATASET_POOL_SIZE": "24", "HF_HUB_OFFLINE": "1",
+              "OMP_NUM_THREADS": "1"}
 
 
 def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1) -> LocalCluster:
