@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from geoseg.errors import ConfigError
+from geoseg.training.split import spatial_split
+
+
+@pytest.mark.parametrize(("height", "width", "block", "gap", "seed"), [
+    (947, 930, 256, 32, 0), (500, 700, 128, 16, 1), (300, 300, 100, 0, 2)])
+def test_no_validation_pixel_lies_in_or_within_the_gap_of_a_training_tile(
+        height: int, width: int, block: int, gap: int, seed: int) -> None:
+    split = spatial_split(height, width, block, 0.25, gap, seed)
+    validation = np.zeros((height, width), bool)
+    for v in split.validation:
+        validation[v.row_off:v.row_off + v.height, v.col_off:v.col_off + v.width] = True
+    tiles = split.training_tiles(64, 32)
+    assert tiles and validation.any()
+    near_training = np.zeros_like(validation)
+    for t in tiles:
+        near_training[max(0, t.row_off - gap):t.row_off + t.height + gap,
+                      max(0, t.col_off - gap):t.col_off + t.width + gap] = True
+    assert not (validation & near_training).any()
+
+
+def test_split_is_seeded_and_holds_out_about_the_fraction() -> None:
+    a, b = spatial_split(1000, 1000, 100, 0.2, 10, seed=3), spatial_split(1000, 1000, 100, 0.2,
+                                                                         10, seed=3)
+    assert a == b and len(a.validation) == 20
+    assert spatial_split(1000, 1000, 100, 0.2, 10, seed=4) != a
+
+
+def test_bad_split_options() -> None:
+    with pytest.raises(ConfigError):
+        spatial_split(100, 100, 50, 1.5, 0)
