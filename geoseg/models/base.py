@@ -40,6 +40,7 @@ class ModelCard(BaseModel):
     tile_size: int = 512
     overlap: int = 128
     description: str = ""
+    training: dict | None = None  # how a trained model was made: data, labels, split, metrics
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelCard":

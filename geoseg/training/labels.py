@@ -1,0 +1,86 @@
+"""Labels for training, read window by window onto a scene's grid.
+
+Three kinds, each giving class indices with ``IGNORE`` (255) where a pixel is unlabelled:
+
+- ``RasterLabels``: a class raster, resampled to the scene grid with nearest neighbour, its values
+  mapped to class indices (unmapped values are unlabelled);
+- ``VectorLabels``: polygons (GeoPackage, shapefile …) rasterised per window, a column's values
+  mapped to class indices; pixels outside every polygon are unlabelled;
+- ``SpectralLabels``: weak labels from the built-in spectral model where it is confident
+  (forest probability above ``confidence``, or below ``1 − confidence``).
+"""
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.features import rasterize
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from geoseg.models.spectral import SpectralForestModel
+from geoseg.scenes import Scene
+from geoseg.training.losses import IGNORE
+
+
+@dataclass(frozen=True)
+class RasterLabels:
+    path: str
+    mapping: tuple[tuple[int, int], ...]  # (raster value, class index)
+
+    def read(self, scene: Scene, window: Window) -> np.ndarray:
+        grid = scene.grid
+        with rasterio.open(self.path) as src, WarpedVRT(
+                src, crs=grid.crs, transform=grid.transform, width=grid.width,
+                height=grid.height, resampling=Resampling.nearest) as vrt:
+            values = vrt.read(1, window=window)
+        out = np.full(values.shape, IGNORE, np.uint8)
+        for value, index in self.mapping:
+            out[values == value] = index
+        return out
+
+
+@dataclass(frozen=True)
+class VectorLabels:
+    path: str
+    column: str
+    mapping: tuple[tuple[str, int], ...]  # (column value, class index)
+
+    def read(self, scene: Scene, window: Window) -> np.ndarray:
+        polygons = _polygons(self.path, scene.grid.crs.to_wkt())
+        classes = dict(self.mapping)
+        shapes = [(geom, classes[value]) for geom, value in zip(
+            polygons.geometry, polygons[self.column], strict=True) if value in classes]
+        shape = (int(window.height), int(window.width))
+        if not shapes:
+            return np.full(shape, IGNORE, np.uint8)
+        return rasterize(shapes, out_shape=shape, fill=IGNORE, dtype="uint8",
+                         transform=scene.grid.window_transform(window))
+
+
+@lru_cache(maxsize=4)
+def _polygons(path: str, crs_wkt: str) -> gpd.GeoDataFrame:
+    """Label polygons in the scene's CRS (read once per process: label files are small)."""
+    return gpd.read_file(path).to_crs(crs_wkt)
+
+
+@dataclass(frozen=True)
+class SpectralLabels:
+    confidence: float = 0.9
+    classes: tuple[str, ...] = field(default=("non_forest", "forest"))
+
+    def read(self, scene: Scene, window: Window) -> np.ndarray:
+        model = SpectralForestModel()
+        bands = model.input_bands(scene.band_names)
+        data, valid = scene.read(window, bands)
+        forest = model.predict(data[None], bands)[0, 1]
+        out = np.full(forest.shape, IGNORE, np.uint8)
+        out[valid & (forest >= self.confidence)] = self.classes.index("forest")
+        out[valid & (forest <= 1 - self.confidence)] = self.classes.index("non_forest")
+        return out
+
+
+Labels = RasterLabels | VectorLabels | SpectralLabels

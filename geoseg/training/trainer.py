@@ -1,0 +1,165 @@
+"""Train an smp segmentation model on one scene and its labels, validated on held-out blocks.
+
+Tiles come from the training part of a spatial split (``split.py``); normalisation statistics are
+computed from them and stored in the card. Each step takes a seeded random batch of tiles under a
+random D4 transform (flips and quarter turns), and minimises Dice + focal loss. After each epoch
+the validation blocks are predicted whole and scored; the weights with the best F1 of the target
+class are kept (early stopping after ``patience`` epochs without improvement), written as
+safetensors with a card that ``process`` loads.
+"""
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rasterio.windows import Window
+
+from geoseg import __version__
+from geoseg.errors import ConfigError
+from geoseg.evaluation import class_scores, confusion_matrix
+from geoseg.models.base import ModelCard, Normalisation
+from geoseg.models.torch_models import build_smp_module, save_checkpoint
+from geoseg.scenes import Scene
+from geoseg.training.labels import Labels
+from geoseg.training.losses import IGNORE, DiceFocalLoss
+from geoseg.training.split import SpatialSplit, spatial_split
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    architecture: str = "Unet"
+    encoder: str = "resnet18"
+    bands: tuple[str, ...] = ("blue", "green", "red", "nir")
+    classes: tuple[str, ...] = ("non_forest", "forest")
+    target_class: str = "non_forest"
+    tile: int = 256
+    batch_size: int = 4
+    epochs: int = 10
+    steps_per_epoch: int = 20
+    learning_rate: float = 1e-3
+    seed: int = 0
+    val_fraction: float = 0.2
+    val_block: int = 256
+    gap: int = 32
+    patience: int = 3
+    loss: DiceFocalLoss = field(default_factory=DiceFocalLoss)
+
+    def __post_init__(self) -> None:
+        if self.tile % 32:
+            raise ConfigError(f"tile {self.tile} must be a multiple of 32 for smp networks")
+        if self.target_class not in self.classes:
+            raise ConfigError(f"target class {self.target_class!r} is not in {self.classes}")
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    card: ModelCard
+    history: list[dict]
+
+
+def _read(scene: Scene, labels: Labels, window: Window, bands: tuple[str, ...]
+          ) -> tuple[np.ndarray, np.ndarray]:
+    x, valid = scene.read(window, bands)
+    y = labels.read(scene, window)
+    y[~valid] = IGNORE
+    return x, y
+
+
+def _d4(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+    k = int(rng.integers(4))
+    x, y = torch.rot90(x, k, (-2, -1)), torch.rot90(y, k, (-2, -1))
+    if rng.random() < 0.5:
+        x, y = torch.flip(x, (-1,)), torch.flip(y, (-1,))
+    return x, y
+
+
+def _normalisation(tiles: list[tuple[np.ndarray, np.ndarray]]) -> Normalisation:
+    stack = np.concatenate([x.reshape(x.shape[0], -1) for x, _ in tiles], axis=1)
+    std = np.maximum(stack.std(axis=1), 1e-6)
+    return Normalisation(mean=tuple(map(float, stack.mean(axis=1))), std=tuple(map(float, std)))
+
+
+def validate(module: torch.nn.Module, card: ModelCard, scene: Scene, labels: Labels,
+             split: SpatialSplit) -> dict:
+    """Confusion matrix and scores over the validation blocks (each predicted whole)."""
+    norm = card.normalisation
+    mean = torch.tensor(norm.mean).view(1, -1, 1, 1)
+    std = torch.tensor(norm.std).view(1, -1, 1, 1)
+    matrix = np.zeros((len(card.classes),) * 2, np.int64)
+    module.eval()
+    with torch.inference_mode():
+        for window in split.validation:
+            x, y = _read(scene, labels, window, card.bands)
+            rows, cols = y.shape
+            padded = np.pad(x, ((0, 0), (0, -rows % 32), (0, -cols % 32)), mode="reflect")
+            logits = module((torch.from_numpy(padded)[None] - mean) / std)
+            predicted = logits.argmax(1)[0, :rows, :cols].numpy()
+            matrix += confusion_matrix(y, predicted, len(card.classes))
+    scores = class_scores(matrix)
+    target = card.classes.index(card.target_class)
+    return {"f1": scores[target]["f1"], "iou": scores[target]["iou"],
+            "scores": scores, "confusion": matrix.tolist()}
+
+
+def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
+          labels_note: str = "") -> TrainResult:
+    """Train, validate each epoch, keep the best weights; write ``out/model.safetensors`` + card."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    grid = scene.grid
+    split = spatial_split(grid.height, grid.width, config.val_block, config.val_fraction,
+                          config.gap, config.seed)
+    tiles = [_read(scene, labels, w, config.bands)
+             for w in split.training_tiles(config.tile, config.tile // 2)]
+    tiles = [(x, y) for x, y in tiles if (y != IGNORE).any()]
+    if not tiles:
+        raise ConfigError(f"{scene.name}: no labelled training tile outside the validation blocks")
+    card = ModelCard(name=out.name, architecture=config.architecture, encoder=config.encoder,
+                     bands=config.bands, classes=config.classes, target_class=config.target_class,
+                     normalisation=_normalisation(tiles), edge_margin=16, tile_size=config.tile,
+                     overlap=config.tile // 4)
+    module = build_smp_module(card)
+    optimiser = torch.optim.Adam(module.parameters(), lr=config.learning_rate)
+    mean = torch.tensor(card.normalisation.mean).view(-1, 1, 1)
+    std = torch.tensor(card.normalisation.std).view(-1, 1, 1)
+    history: list[dict] = []
+    best: tuple[float, dict] = (-1.0, {})
+    for epoch in range(config.epochs):
+        module.train()
+        losses = []
+        start = time.perf_counter()
+        for _ in range(config.steps_per_epoch):
+            pairs = [_d4((torch.from_numpy(tiles[i][0]) - mean) / std,
+                         torch.from_numpy(tiles[i][1]).long(), rng)
+                     for i in rng.integers(len(tiles), size=config.batch_size)]
+            x, y = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+            loss = config.loss(module(x), torch.where(y == IGNORE, IGNORE, y))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+        metrics = validate(module, card, scene, labels, split)
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                        "val_f1": metrics["f1"], "val_iou": metrics["iou"],
+                        "seconds": round(time.perf_counter() - start, 1)})
+        score = metrics["f1"] if np.isfinite(metrics["f1"]) else 0.0
+        if score > best[0]:
+            best = (score, {"state": {k: v.clone() for k, v in module.state_dict().items()},
+                            "metrics": metrics, "epoch": epoch + 1})
+        elif epoch + 1 - best[1]["epoch"] >= config.patience:
+            break
+    module.load_state_dict(best[1]["state"])
+    card = card.model_copy(update={"training": {
+        "scene": scene.name, "date": scene.date.isoformat() if scene.date else None,
+        "labels": labels_note, "seed": config.seed, "best_epoch": best[1]["epoch"],
+        "validation": {k: best[1]["metrics"][k] for k in ("f1", "iou", "scores")},
+        "split": {"val_block": config.val_block, "val_fraction": config.val_fraction,
+                  "gap": config.gap},
+        "config": {k: v for k, v in asdict(config).items() if k != "loss"},
+        "history": history, "geoseg": __version__, "torch": torch.__version__}})
+    path = save_checkpoint(module, card, out / "model.safetensors")
+    return TrainResult(path, card, history)

@@ -1,0 +1,36 @@
+"""A short training run on a crop of the real Sentinel-2 sample, with weak spectral labels."""
+
+from pathlib import Path
+
+import rasterio
+from distributed import Client
+from rasterio.windows import Window
+
+from geoseg import ProcessConfig, process
+from geoseg.models.torch_models import load_checkpoint
+from geoseg.scenes import find_scenes, open_scene
+from geoseg.training.labels import SpectralLabels
+from geoseg.training.trainer import TrainConfig, train
+
+from ..conftest import S2_SAMPLE, write_raster
+
+
+def test_short_training_lowers_the_loss_and_writes_a_model_process_loads(
+        client: Client, tmp_path: Path) -> None:
+    with rasterio.open(S2_SAMPLE) as src:
+        window = Window(300, 300, 320, 320)
+        crop = write_raster(tmp_path / "aber_2021-05-27.tif", src.read(window=window),
+                            crs=src.crs, transform=src.window_transform(window),
+                            descriptions=src.descriptions, scales=src.scales)
+    scene = open_scene(find_scenes(crop)[0])
+    config = TrainConfig(tile=64, batch_size=4, epochs=4, steps_per_epoch=8, val_block=96,
+                         val_fraction=0.2, gap=16, patience=4, learning_rate=3e-3)
+    result = train(scene, SpectralLabels(), tmp_path / "model", config, "spectral weak labels")
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < losses[0], losses
+    card = load_checkpoint(result.checkpoint).card
+    assert card.training["labels"] == "spectral weak labels"
+    assert 0 <= card.training["validation"]["f1"] <= 1
+    [done] = process(crop, tmp_path / "out", ProcessConfig(model=str(result.checkpoint)),
+                     client=client)
+    assert done.status == "done", done.message
