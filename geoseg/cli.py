@@ -17,7 +17,7 @@ from geoseg.pipeline import process as run_process
 from geoseg.pipeline import vectorize as run_vectorize
 from geoseg.plan import ProcessConfig
 from geoseg.reporting import change_table, results_table, scene_progress, scenes_table
-from geoseg.scenes import SceneOptions, inspect_scenes
+from geoseg.scenes import SceneOptions, find_scenes, inspect_scenes, open_scene
 from geoseg.vectorizing import PolygonOptions, VectorizeOptions
 from geoseg.workflows import load_workflow
 
@@ -219,6 +219,46 @@ def validate(workflow: Annotated[Path, typer.Argument(help="A workflow YAML file
         console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(1) from None
     console.print(f"{workflow}: valid", highlight=False)
+
+
+@app.command()
+def train(
+    scene: Annotated[Path, typer.Argument(help="The scene to train on (one file or folder).")],
+    labels: Annotated[str, typer.Option(
+        help="'spectral' (weak labels), a polygon file, or a class raster.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for model.safetensors + card.")],
+    label_column: Annotated[str, typer.Option(help="Polygon column holding the class.")
+                            ] = "class",
+    map_: Annotated[str | None, typer.Option("--map", help="VALUE=CLASS,... label mapping.")
+                    ] = None,
+    arch: Annotated[str, typer.Option(help="smp architecture.")] = "Unet",
+    encoder: Annotated[str, typer.Option(help="smp encoder (no pretrained weights).")
+                       ] = "resnet18",
+    bands: Annotated[str, typer.Option(help="Input bands, canonical names.")
+                     ] = "blue,green,red,nir",
+    epochs: Annotated[int, typer.Option()] = 10,
+    tile: Annotated[int, typer.Option()] = 256,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train an smp model on one scene and its labels, validated on held-out blocks."""
+    # Imported here: torch is heavy, and the other commands never need it.
+    from geoseg.training.labels import labels_from_option
+    from geoseg.training.trainer import TrainConfig
+    from geoseg.training.trainer import train as run_train
+
+    try:
+        config = TrainConfig(arch, encoder, tuple(b.strip() for b in bands.split(",")),
+                             tile=tile, epochs=epochs, seed=seed)
+        source = labels_from_option(labels, label_column, map_, config.classes)
+        [found] = find_scenes(scene)
+        result = run_train(open_scene(found), source, out, config, labels)
+    except GeosegError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    for row in result.history:
+        console.print(f"epoch {row['epoch']}: loss {row['loss']:.3f}, validation F1 "
+                      f"{row['val_f1']:.3f}, IoU {row['val_iou']:.3f}", highlight=False)
+    console.print(f"model → {result.checkpoint}", highlight=False)
 
 
 @app.command()

@@ -49,7 +49,7 @@ def test_builtin_model_does_not_import_torch() -> None:
     import sys
 
     code = ("import sys; from geoseg.models import load_model, ModelRef; "
-            "load_model(ModelRef('builtin:spectral-forest')); import geoseg.pipeline; "
+            "load_model(ModelRef('builtin:spectral-forest')); import geoseg.pipeline, geoseg.cli; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

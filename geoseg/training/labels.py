@@ -21,9 +21,10 @@ from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from geoseg.errors import ConfigError
+from geoseg.evaluation import IGNORE
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.scenes import Scene
-from geoseg.training.losses import IGNORE
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,24 @@ class SpectralLabels:
 
 
 Labels = RasterLabels | VectorLabels | SpectralLabels
+
+
+def labels_from_option(spec: str, column: str, mapping: str | None,
+                       classes: tuple[str, ...]) -> Labels:
+    """Labels from a command-line spec: ``spectral``, a vector file, or a class raster.
+
+    ``mapping`` is ``VALUE=CLASS,...`` (e.g. ``Forest=forest,NonForest=non_forest`` or
+    ``1=forest,3=non_forest``); without it, vector values equal to a class name map to it.
+    """
+    if spec == "spectral":
+        return SpectralLabels(classes=classes)
+    pairs = [item.split("=", 1) for item in mapping.split(",")] if mapping else []
+    unknown = sorted({c for _, c in pairs} - set(classes))
+    if unknown or any(len(p) != 2 for p in pairs):
+        raise ConfigError(f"--map {mapping!r}: give VALUE=CLASS pairs with classes from {classes}")
+    if spec.lower().endswith((".gpkg", ".shp", ".geojson", ".json", ".fgb")):
+        mapped = [(v, classes.index(c)) for v, c in pairs] or [(c, i) for i, c in enumerate(classes)]
+        return VectorLabels(spec, column, tuple(mapped))
+    if not pairs:
+        raise ConfigError("a label raster needs --map VALUE=CLASS,... (which value is which class)")
+    return RasterLabels(spec, tuple((int(v), classes.index(c)) for v, c in pairs))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-IGNORE = 255
+from geoseg.evaluation import IGNORE
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE,
