@@ -53,7 +53,20 @@ def portable_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 predict_batch = portable_errors(inference.predict_batch)
-vectorize_window = portable_errors(vectorizing.vectorize_window)
+def released(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn``, then hand its freed heap back to the system (see ``release_memory``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release_memory()
+
+    return wrapper
+
+
+vectorize_window = portable_errors(released(vectorizing.vectorize_window))
 
 
 @portable_errors
@@ -75,11 +88,9 @@ def stitch_block(plan: ScenePlan, block: Block, batches: list[TileBatch]) -> int
 
 
 @portable_errors
+@released
 def assemble_layer(plan: ScenePlan, layer: str, final: Path, threads: int = 1) -> Path:
-    try:
-        return plan.store.assemble(layer, plan.tiling.blocks(), final, threads)
-    finally:
-        release_memory()
+    return plan.store.assemble(layer, plan.tiling.blocks(), final, threads)
 
 
 def release_memory() -> None:
@@ -90,6 +101,7 @@ def release_memory() -> None:
 
 
 @portable_errors
+@released
 def finish_polygons(windows: list[WindowPieces], parts: list[Path], grid: Grid,
                     options: VectorizeOptions, info: PolygonInfo, out: Path,
                     metadata: dict[str, str]) -> int:

@@ -104,11 +104,17 @@ def load_checkpoint(path: str | Path) -> TorchModel:
     return TorchModel(module, card)
 
 
-def save_checkpoint(module: nn.Module, card: ModelCard, path: str | Path) -> Path:
-    """Write ``module``'s weights as safetensors and its card beside them."""
+def save_checkpoint(module: nn.Module, card: ModelCard, path: str | Path, half: bool = False
+                    ) -> Path:
+    """Write ``module``'s weights as safetensors and its card beside them.
+
+    ``half`` stores floating-point tensors as float16 (half the file; loading casts them back).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     safetensors.torch.save_file(state, str(path))
     card.to_json(card_path(path))
     return path

@@ -9,6 +9,7 @@ safetensors with a card that ``process`` loads.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -83,31 +84,44 @@ def _normalisation(tiles: list[tuple[np.ndarray, np.ndarray]]) -> Normalisation:
     return Normalisation(mean=tuple(map(float, stack.mean(axis=1))), std=tuple(map(float, std)))
 
 
-def validate(module: torch.nn.Module, card: ModelCard, scene: Scene, labels: Labels,
+def validate(predict: Callable[[np.ndarray], np.ndarray], bands: tuple[str, ...],
+             classes: tuple[str, ...], target_class: str, scene: Scene, labels: Labels,
              split: SpatialSplit) -> dict:
-    """Confusion matrix and scores over the validation blocks (each predicted whole)."""
-    norm = card.normalisation
-    mean = torch.tensor(norm.mean).view(1, -1, 1, 1)
-    std = torch.tensor(norm.std).view(1, -1, 1, 1)
-    matrix = np.zeros((len(card.classes),) * 2, np.int64)
-    module.eval()
-    with torch.inference_mode():
-        for window in split.validation:
-            x, y = _read(scene, labels, window, card.bands)
-            rows, cols = y.shape
-            padded = np.pad(x, ((0, 0), (0, -rows % 32), (0, -cols % 32)), mode="reflect")
-            logits = module((torch.from_numpy(padded)[None] - mean) / std)
-            predicted = logits.argmax(1)[0, :rows, :cols].numpy()
-            matrix += confusion_matrix(y, predicted, len(card.classes))
+    """Confusion matrix and scores over the validation blocks, each predicted whole.
+
+    ``predict`` maps reflectance ``(bands, rows, cols)`` to a class map ``(rows, cols)``: any
+    model can be scored on the same held-out blocks.
+    """
+    matrix = np.zeros((len(classes),) * 2, np.int64)
+    for window in split.validation:
+        x, y = _read(scene, labels, window, bands)
+        matrix += confusion_matrix(y, predict(x), len(classes))
     scores = class_scores(matrix)
-    target = card.classes.index(card.target_class)
+    target = classes.index(target_class)
     return {"f1": scores[target]["f1"], "iou": scores[target]["iou"],
             "scores": scores, "confusion": matrix.tolist()}
 
 
+def torch_predictor(module: torch.nn.Module, card: ModelCard) -> Callable[[np.ndarray], np.ndarray]:
+    """Class maps from a network, padding by reflection to a multiple of 32 and cropping back."""
+    mean = torch.tensor(card.normalisation.mean).view(1, -1, 1, 1)
+    std = torch.tensor(card.normalisation.std).view(1, -1, 1, 1)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        rows, cols = x.shape[1:]
+        padded = np.pad(x, ((0, 0), (0, -rows % 32), (0, -cols % 32)), mode="reflect")
+        module.eval()
+        with torch.inference_mode():
+            logits = module((torch.from_numpy(padded)[None] - mean) / std)
+        return logits.argmax(1)[0, :rows, :cols].numpy()
+
+    return predict
+
+
 def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
-          labels_note: str = "") -> TrainResult:
-    """Train, validate each epoch, keep the best weights; write ``out/model.safetensors`` + card."""
+          labels_note: str = "", half: bool = False) -> TrainResult:
+    """Train, validate each epoch, keep the best weights; write ``out/model.safetensors`` + card
+    (float16 weights when ``half``)."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     grid = scene.grid
@@ -142,7 +156,8 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
-        metrics = validate(module, card, scene, labels, split)
+        metrics = validate(torch_predictor(module, card), card.bands, card.classes,
+                           card.target_class, scene, labels, split)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
                         "val_f1": metrics["f1"], "val_iou": metrics["iou"],
                         "seconds": round(time.perf_counter() - start, 1)})
@@ -161,5 +176,5 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
                   "gap": config.gap},
         "config": {k: v for k, v in asdict(config).items() if k != "loss"},
         "history": history, "geoseg": __version__, "torch": torch.__version__}})
-    path = save_checkpoint(module, card, out / "model.safetensors")
+    path = save_checkpoint(module, card, out / "model.safetensors", half=half)
     return TrainResult(path, card, history)
