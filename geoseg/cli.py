@@ -10,13 +10,22 @@ from geoseg import __version__
 from geoseg.change import ChangeOptions, LossRule
 from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError
+from geoseg.evaluation import evaluate_raster
+from geoseg.manifest import write_json
 from geoseg.pipeline import change as run_change
 from geoseg.pipeline import change_pairs as run_change_pairs
-from geoseg.pipeline import class_raster_inputs, run_workflow
+from geoseg.pipeline import class_raster_inputs, class_raster_names, run_workflow
 from geoseg.pipeline import process as run_process
 from geoseg.pipeline import vectorize as run_vectorize
 from geoseg.plan import ProcessConfig
-from geoseg.reporting import change_table, results_table, scene_progress, scenes_table
+from geoseg.quicklook import write_error_map
+from geoseg.reporting import (
+    change_table,
+    evaluation_table,
+    results_table,
+    scene_progress,
+    scenes_table,
+)
 from geoseg.scenes import SceneOptions, find_scenes, inspect_scenes, open_scene
 from geoseg.vectorizing import PolygonOptions, VectorizeOptions
 from geoseg.workflows import load_workflow
@@ -259,6 +268,39 @@ def train(
         console.print(f"epoch {row['epoch']}: loss {row['loss']:.3f}, validation F1 "
                       f"{row['val_f1']:.3f}, IoU {row['val_iou']:.3f}", highlight=False)
     console.print(f"model → {result.checkpoint}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    classes: Annotated[Path, typer.Argument(help="A class raster (e.g. OUT/<scene>/classes.tif).")],
+    labels: Annotated[str, typer.Option(help="Reference labels: a polygon file or class raster.")],
+    report: Annotated[Path, typer.Option(help="Folder for report.json and errors.png.")],
+    label_column: Annotated[str, typer.Option(help="Polygon column holding the class.")
+                            ] = "class",
+    map_: Annotated[str | None, typer.Option("--map", help="VALUE=CLASS,... label mapping.")
+                    ] = None,
+    class_: Annotated[str, typer.Option("--class", help="The class to score in detail.")
+                      ] = "non_forest",
+    tolerance: Annotated[int, typer.Option(help="Boundary F1 tolerance in pixels.")] = 2,
+) -> None:
+    """Score a class raster against reference labels: confusion matrix, per-class precision,
+    recall, F1 and IoU, boundary F1, object recall by patch size, area error."""
+    from geoseg.training.labels import labels_from_option
+
+    try:
+        names = class_raster_names(classes)
+        reference = labels_from_option(labels, label_column, map_, names)
+        if class_ not in names:
+            raise ConfigError(f"--class {class_!r} is not one of {names}")
+        result = evaluate_raster(classes, reference, names, class_, tolerance)
+        report.mkdir(parents=True, exist_ok=True)
+        write_json(report / "report.json", result)
+        write_error_map(classes, reference, names.index(class_), report / "errors.png")
+    except GeosegError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    Console().print(evaluation_table(result))
+    console.print(f"report → {report / 'report.json'}, {report / 'errors.png'}", highlight=False)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Evaluation metrics of a class map against reference labels (pure functions of arrays).
+"""Evaluation metrics of a class map against reference labels: pure functions of arrays, and
+``evaluate_raster`` at the edge, which reads a class raster and labels onto its grid.
 
 - ``confusion_matrix``: rows are the reference class, columns the predicted class; pixels whose
   reference is ``ignore`` (unlabelled) are left out.
@@ -13,11 +14,23 @@
 
 from collections.abc import Sequence
 from itertools import pairwise
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+import rasterio
+from rasterio.windows import Window
 from scipy import ndimage
 
+from geoseg.grid import Grid
+
 IGNORE = 255
+
+
+class GridLabels(Protocol):
+    """Reference labels that can be read onto any grid (``training.labels`` raster or polygons)."""
+
+    def read_grid(self, grid: Grid, window: Window) -> np.ndarray: ...
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
 
@@ -89,3 +102,41 @@ def object_recall(reference: np.ndarray, predicted: np.ndarray, pixel_ha: float,
 def area_error(matrix: np.ndarray, cls: int) -> float:
     reference, predicted = matrix[cls, :].sum(), matrix[:, cls].sum()
     return float((predicted - reference) / reference) if reference else float("nan")
+
+
+# Whole-raster metrics (boundary F1, object recall) read the class raster whole; above this size
+# only the windowed confusion-matrix metrics are computed.
+WHOLE_RASTER_LIMIT = 64_000_000
+
+
+def evaluate_raster(classes_path: Path, labels: GridLabels, class_names: Sequence[str],
+                    target: str, tolerance: int = 2, window_size: int = 1024) -> dict:
+    """Scores of a class raster against labels read onto its grid.
+
+    The confusion matrix (and so precision, recall, F1, IoU, area error) is accumulated window by
+    window; boundary F1 and object recall need whole patches and are computed for rasters up to
+    ``WHOLE_RASTER_LIMIT`` pixels.
+    """
+    from geoseg.tiling import TileGrid  # local: tiling is not an evaluation concern elsewhere
+
+    with rasterio.open(classes_path) as src:
+        grid = Grid(src.crs, src.transform, src.width, src.height)
+    n, t = len(class_names), list(class_names).index(target)
+    matrix = np.zeros((n, n), np.int64)
+    for block in TileGrid(grid.height, grid.width, 16, 0, window_size).blocks():
+        with rasterio.open(classes_path) as src:
+            predicted = src.read(1, window=block.window)
+        matrix += confusion_matrix(labels.read_grid(grid, block.window), predicted, n)
+    report = {"classes": list(class_names), "target": target, "confusion": matrix.tolist(),
+              "scores": dict(zip(class_names, class_scores(matrix), strict=True)),
+              "area_error": area_error(matrix, t)}
+    if grid.width * grid.height <= WHOLE_RASTER_LIMIT:
+        whole = Window(0, 0, grid.width, grid.height)
+        with rasterio.open(classes_path) as src:
+            predicted = src.read(1) == t
+        reference = labels.read_grid(grid, whole)
+        labelled = reference != IGNORE
+        pixel_ha = abs(grid.transform.a * grid.transform.e) / 1e4
+        report["boundary_f1"] = boundary_f1(reference == t, predicted & labelled, tolerance)
+        report["object_recall"] = object_recall(reference == t, predicted, pixel_ha)
+    return report

@@ -16,7 +16,9 @@ from PIL import Image, ImageDraw
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from geoseg.evaluation import IGNORE, GridLabels
 from geoseg.geopackage import LAYER
+from geoseg.grid import Grid
 from geoseg.scenes import Scene
 
 COMPOSITES = (("red", "green", "blue"), ("swir16", "nir", "red"), ("nir", "red", "green"))
@@ -92,3 +94,27 @@ def _rings(geom: shapely.Geometry) -> list[shapely.LinearRing]:
         rings.append(polygon.exterior)
         rings.extend(polygon.interiors)
     return rings
+
+
+# Error map colours of the target class: hit, false alarm, miss, correct rejection, unlabelled.
+ERROR_COLOURS = {"tp": (0, 170, 0), "fp": (230, 0, 0), "fn": (30, 90, 255), "tn": (200, 200, 200),
+                 "unlabelled": (0, 0, 0)}
+
+
+def write_error_map(classes: Path, labels: GridLabels, target: int, out: Path,
+                    max_size: int = 1024) -> Path:
+    """The target class's hits (green), false alarms (red) and misses (blue) against labels."""
+    with rasterio.open(classes) as src:
+        grid = Grid(src.crs, src.transform, src.width, src.height)
+        shape = grid.preview_shape(max_size)
+        predicted = src.read(1, out_shape=shape, resampling=Resampling.nearest) == target
+    preview = Grid(grid.crs, grid.transform * grid.transform.scale(
+        grid.width / shape[1], grid.height / shape[0]), shape[1], shape[0])
+    reference = labels.read_grid(preview, Window(0, 0, shape[1], shape[0]))
+    truth = reference == target
+    image = np.zeros((*shape, 3), np.uint8)
+    labelled = reference != IGNORE
+    for name, where in (("tp", truth & predicted), ("fp", ~truth & predicted),
+                        ("fn", truth & ~predicted), ("tn", ~truth & ~predicted)):
+        image[where & labelled] = ERROR_COLOURS[name]
+    return _save(Image.fromarray(image), out)

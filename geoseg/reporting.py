@@ -98,3 +98,20 @@ def change_table(results: list) -> Table:
                       f"{s['forest_after_ha']:,.1f}", f"{s['loss_ha']:,.1f}",
                       f"{s['gain_ha']:,.1f}", f"{s['observed_share']:.1%}")
     return table
+
+
+def evaluation_table(report: dict) -> Table:
+    """Per-class scores, then the target class's boundary F1, object recall and area error."""
+    table = Table(title=f"geoseg evaluate (target: {report['target']})")
+    for column in ("class", "precision", "recall", "F1", "IoU", "labelled pixels"):
+        table.add_column(column)
+    for name, s in report["scores"].items():
+        table.add_row(name, *(f"{s[k]:.3f}" for k in ("precision", "recall", "f1", "iou")),
+                      str(s["support"]))
+    extras = [f"area error {report['area_error']:+.1%}"]
+    if "boundary_f1" in report:
+        extras.append(f"boundary F1 {report['boundary_f1']:.3f}")
+        extras += [f"object recall {k}: {v['recall']:.2f} of {v['patches']}"
+                   for k, v in report["object_recall"].items()]
+    table.caption = "; ".join(extras)
+    return table

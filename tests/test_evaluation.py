@@ -1,5 +1,7 @@
 """Evaluation metrics against values worked out by hand on small arrays."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,36 @@ def test_object_recall_by_size() -> None:
     recall = object_recall(reference, predicted, pixel_ha=0.01)
     assert recall == {"< 1 ha": {"patches": 1, "recall": 0.0},
                       "1-6.25 ha": {"patches": 2, "recall": 0.5}}
+
+
+def test_evaluate_raster_and_command_agree_with_the_array_metrics(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from geoseg.cli import app
+    from geoseg.evaluation import evaluate_raster
+    from geoseg.training.labels import RasterLabels
+
+    from .conftest import write_raster
+
+    reference = np.zeros((60, 70), np.uint8)
+    reference[10:30, 10:40] = 1
+    reference[45:55, 50:60] = 1
+    predicted = np.zeros_like(reference)
+    predicted[12:30, 10:44] = 1          # the first patch, a little off
+    classes = write_raster(tmp_path / "classes.tif", predicted[None])
+    labels_path = write_raster(tmp_path / "labels.tif", (reference + 1)[None])  # 1, 2 on disk
+    labels = RasterLabels(str(labels_path), ((1, 0), (2, 1)))
+    report = evaluate_raster(classes, labels, ("other", "clearing"), "clearing", tolerance=1,
+                             window_size=32)
+    matrix = confusion_matrix(reference, predicted, 2)
+    assert report["confusion"] == matrix.tolist()
+    assert report["scores"]["clearing"] == class_scores(matrix)[1]
+    assert report["boundary_f1"] == boundary_f1(reference == 1, predicted == 1, 1)
+    assert report["object_recall"] == object_recall(reference == 1, predicted == 1, 0.01)
+    result = CliRunner().invoke(app, ["evaluate", str(classes), "--labels", str(labels_path),
+                                      "--map", "1=non_forest,2=forest", "--class", "forest",
+                                      "--report", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report" / "errors.png").exists()
+    written = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert written["confusion"] == matrix.tolist()

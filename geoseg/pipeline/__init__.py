@@ -3,9 +3,9 @@
 
 from geoseg.pipeline.change import ChangeResult, change, change_pairs
 from geoseg.pipeline.process import SceneResult, describe_scenes, process, segment
-from geoseg.pipeline.vectorize import class_raster_inputs, vectorize
+from geoseg.pipeline.vectorize import class_raster_inputs, class_raster_names, vectorize
 from geoseg.pipeline.workflow import WorkflowResult, run_workflow
 
 __all__ = ["ChangeResult", "SceneResult", "WorkflowResult", "change", "change_pairs",
-           "class_raster_inputs", "describe_scenes", "process", "run_workflow", "segment",
+           "class_raster_inputs", "class_raster_names", "describe_scenes", "process", "run_workflow", "segment",
            "vectorize"]

@@ -12,6 +12,7 @@ from geoseg.cluster import connect
 from geoseg.errors import ConfigError
 from geoseg.grid import Grid
 from geoseg.manifest import MANIFEST
+from geoseg.models.spectral import SpectralForestModel
 from geoseg.scenes import acquisition_date
 from geoseg.tasks import finish_polygons, vectorize_window
 from geoseg.tiling import TileGrid
@@ -101,3 +102,12 @@ def class_raster_inputs(classes: str | Path, class_spec: str
     return target, name, info, probability if manifest and probability.exists() else None
 
 
+
+
+def class_raster_names(classes: str | Path) -> tuple[str, ...]:
+    """Class names of a geoseg class raster (from the manifest beside it), else the built-in
+    model's."""
+    manifest_path = Path(classes).parent / MANIFEST
+    if manifest_path.exists():
+        return tuple(json.loads(manifest_path.read_text())["model"]["card"]["classes"])
+    return SpectralForestModel.card.classes

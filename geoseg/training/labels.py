@@ -23,6 +23,7 @@ from rasterio.windows import Window
 
 from geoseg.errors import ConfigError
 from geoseg.evaluation import IGNORE
+from geoseg.grid import Grid
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.scenes import Scene
 
@@ -33,7 +34,10 @@ class RasterLabels:
     mapping: tuple[tuple[int, int], ...]  # (raster value, class index)
 
     def read(self, scene: Scene, window: Window) -> np.ndarray:
-        grid = scene.grid
+        return self.read_grid(scene.grid, window)
+
+    def read_grid(self, grid: Grid, window: Window) -> np.ndarray:
+        """Class indices of ``window`` of ``grid`` (IGNORE where unlabelled)."""
         with rasterio.open(self.path) as src, WarpedVRT(
                 src, crs=grid.crs, transform=grid.transform, width=grid.width,
                 height=grid.height, resampling=Resampling.nearest) as vrt:
@@ -51,7 +55,11 @@ class VectorLabels:
     mapping: tuple[tuple[str, int], ...]  # (column value, class index)
 
     def read(self, scene: Scene, window: Window) -> np.ndarray:
-        polygons = _polygons(self.path, scene.grid.crs.to_wkt())
+        return self.read_grid(scene.grid, window)
+
+    def read_grid(self, grid: Grid, window: Window) -> np.ndarray:
+        """Class indices of ``window`` of ``grid`` (IGNORE outside every polygon)."""
+        polygons = _polygons(self.path, grid.crs.to_wkt())
         classes = dict(self.mapping)
         shapes = [(geom, classes[value]) for geom, value in zip(
             polygons.geometry, polygons[self.column], strict=True) if value in classes]
@@ -59,7 +67,7 @@ class VectorLabels:
         if not shapes:
             return np.full(shape, IGNORE, np.uint8)
         return rasterize(shapes, out_shape=shape, fill=IGNORE, dtype="uint8",
-                         transform=scene.grid.window_transform(window))
+                         transform=grid.window_transform(window))
 
 
 @lru_cache(maxsize=4)
