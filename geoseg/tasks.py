@@ -4,14 +4,13 @@
 - ``inference.predict_batch``: tiles → probabilities;
 - ``stitch_block``: blend the tiles touching one block and write the block to the store;
 - ``assemble_layer``: stream a layer's blocks into its final COG;
-- ``vectorizing.vectorize_window`` and ``finish_polygons``: class raster → polygons GeoPackage.
+- ``vectorize_window``, ``merge_polygon_row``, ``write_polygons``: class raster → GeoPackage.
 """
 
 import contextlib
 import ctypes
 import functools
 from collections.abc import Callable
-from itertools import chain
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -27,7 +26,7 @@ from geoseg.plan import SceneInfo, ScenePlan
 from geoseg.scenes import SceneOptions, SceneSource, open_scene
 from geoseg.stitching import blend_block
 from geoseg.tiling import Block
-from geoseg.vectorizing import PolygonInfo, VectorizeOptions, WindowPieces
+from geoseg.vectorizing import Frontier, PolygonInfo, VectorizeOptions, WindowPieces
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -102,11 +101,22 @@ def release_memory() -> None:
 
 @portable_errors
 @released
-def finish_polygons(windows: list[WindowPieces], parts: list[Path], grid: Grid,
-                    options: VectorizeOptions, info: PolygonInfo, out: Path,
-                    metadata: dict[str, str]) -> int:
-    """Merge the open pieces of all windows and stream every polygon into ``out``."""
-    merged = vectorizing.polygon_table(vectorizing.merge_open_pieces(windows), grid, options, info)
+def merge_polygon_row(frontier: Frontier | None, windows: list[WindowPieces], last: bool,
+                      grid: Grid, options: VectorizeOptions, info: PolygonInfo, part: Path
+                      ) -> Frontier:
+    """Merge one row of windows' open pieces (``vectorizing.merge_row``); write what closes."""
+    frontier, closed = vectorizing.merge_row(frontier, windows, last)
+    table = vectorizing.polygon_table(closed, grid, options, info)
+    if len(table):
+        vectorizing.write_part(table, part)
+    return frontier
+
+
+@portable_errors
+@released
+def write_polygons(parts: list[Path], grid: Grid, options: VectorizeOptions, info: PolygonInfo,
+                   out: Path, metadata: dict[str, str]) -> int:
+    """Stream every part file, in order, into the GeoPackage ``out``."""
     finished = (pyogrio.read_dataframe(p) for p in parts if p.exists())
     empty = vectorizing.polygon_table([], grid, options, info)
-    return write_geopackage(chain(finished, [merged]), out, grid.crs.to_wkt(), empty, metadata)
+    return write_geopackage(finished, out, grid.crs.to_wkt(), empty, metadata)

@@ -6,9 +6,11 @@ so two patches touching only at a corner stay two polygons.
 Each window is labelled and polygonized on its own in *pixel* coordinates of the whole raster, so
 vertices are integers and pieces from neighbouring windows share edges exactly. A piece that
 touches an inner window border is *open*: it is handed on with the label strips along the window's
-borders. The merge joins open pieces whose pixels are 4-neighbours across a border (union-find),
-and unions each group into one polygon, holes kept. A piece inside its window is final at once and
-written by its window's task, so no process ever holds all polygons or the whole raster.
+borders. A piece inside its window is final at once and written by its window's task. Open pieces
+are merged row of windows by row of windows (``merge_row``): pieces that are 4-neighbours across a
+border are joined (union-find) and unioned into one polygon, holes kept; only the patches that
+reach the row's bottom border are carried to the next row. No process holds the whole raster, all
+polygons, or more open pieces than one row of windows makes.
 
 Ground measures (``area_ha``, ``perimeter_m``) are taken in the raster's CRS when it is projected
 (in metres, or converted from its linear unit), and in a Lambert azimuthal equal-area projection
@@ -19,6 +21,7 @@ polygons, before simplification.
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import geopandas as gpd
@@ -272,34 +275,66 @@ def vectorize_window(classes_path: Path, probability_path: Path | None, block: B
                         labels[-1].copy(), labels[:, 0].copy(), labels[:, -1].copy(), len(table))
 
 
-def merge_open_pieces(windows: list[WindowPieces]) -> list[Piece]:
-    """Join open pieces that are 4-neighbours across window borders into whole patches."""
-    parent: dict[tuple[int, int, int], tuple[int, int, int]] = {}
+@dataclass(frozen=True)
+class Frontier:
+    """Patches still open after a row of windows (they touch its bottom border): each merged so
+    far, and which of them every pixel along that border belongs to (0: none)."""
 
-    def find(key: tuple[int, int, int]) -> tuple[int, int, int]:
+    pieces: dict[int, Piece]
+    bottom: np.ndarray
+
+
+def merge_row(frontier: Frontier | None, windows: list[WindowPieces], last: bool
+              ) -> tuple[Frontier, list[Piece]]:
+    """Join one row of windows' open pieces with each other and with the patches still open above.
+
+    A sweep down the raster: only the frontier (∝ the raster's width) is carried from row to
+    row, so merging needs no more memory for a taller raster. Returns the new frontier and the
+    patches this row closes (those that do not reach its bottom border, or all on the last row).
+    """
+    windows = sorted(windows, key=lambda w: w.block.col)
+    parent: dict[tuple, tuple] = {}
+
+    def find(key: tuple) -> tuple:
         while parent.setdefault(key, key) != key:
             parent[key] = parent[parent[key]]
             key = parent[key]
         return key
 
-    by_block = {(w.block.row, w.block.col): w for w in windows}
-    for (row, col), w in by_block.items():
-        for other, mine, theirs in ((by_block.get((row, col + 1)), w.right, "left"),
-                                    (by_block.get((row + 1, col)), w.bottom, "top")):
-            if other is None:
-                continue
-            across = getattr(other, theirs)
-            for a, b in set(zip(mine.tolist(), across.tolist(), strict=True)):
-                if a and b:
-                    parent[find((other.block.row, other.block.col, b))] = find((row, col, a))
-    groups: dict[tuple[int, int, int], list[Piece]] = {}
-    for w in windows:
-        for label, piece in sorted(w.open.items()):
-            groups.setdefault(find((w.block.row, w.block.col, label)), []).append(piece)
-    return [Piece(shapely.union_all([p.geometry for p in group]) if len(group) > 1
-                  else group[0].geometry,
-                  sum(p.pixels for p in group), sum(p.probability_sum for p in group))
-            for _, group in sorted(groups.items())]
+    def union(a: tuple, b: tuple) -> None:
+        parent[find(b)] = find(a)
+
+    nodes = {("f", gid): piece for gid, piece in (frontier.pieces.items() if frontier else ())}
+    nodes |= {(w.block.col, label): piece for w in windows for label, piece in w.open.items()}
+    for a, b in pairwise(windows):
+        for x, y in set(zip(a.right.tolist(), b.left.tolist(), strict=True)):
+            if x and y:
+                union((a.block.col, x), (b.block.col, y))
+    if frontier is not None:
+        top = np.concatenate([w.top for w in windows])
+        owner = np.concatenate([np.full(len(w.top), w.block.col) for w in windows])
+        for f, col, label in set(zip(frontier.bottom.tolist(), owner.tolist(), top.tolist(),
+                                     strict=True)):
+            if f and label:
+                union(("f", f), (col, label))
+    groups: dict[tuple, list[tuple]] = {}
+    for key in sorted(nodes, key=str):
+        groups.setdefault(find(key), []).append(key)
+    merged = {root: _merged([nodes[k] for k in keys]) for root, keys in groups.items()}
+    bottom_roots = np.array([find((w.block.col, label)) if label else None
+                             for w in windows for label in w.bottom.tolist()], dtype=object)
+    still_open = [] if last else sorted({r for r in bottom_roots if r is not None}, key=str)
+    ids = {root: i + 1 for i, root in enumerate(still_open)}
+    bottom = np.array([ids.get(r, 0) if r is not None else 0 for r in bottom_roots], np.int64)
+    closed = [merged[root] for root in sorted(merged, key=str) if root not in ids]
+    return Frontier({ids[r]: merged[r] for r in still_open}, bottom), closed
+
+
+def _merged(pieces: list[Piece]) -> Piece:
+    geometry = (shapely.union_all([p.geometry for p in pieces]) if len(pieces) > 1
+                else pieces[0].geometry)
+    return Piece(geometry, sum(p.pixels for p in pieces),
+                 sum(p.probability_sum for p in pieces))
 
 
 def write_part(table: gpd.GeoDataFrame, path: Path) -> None:

@@ -14,7 +14,7 @@ from geoseg.grid import Grid
 from geoseg.manifest import MANIFEST
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.scenes import acquisition_date
-from geoseg.tasks import finish_polygons, vectorize_window
+from geoseg.tasks import merge_polygon_row, vectorize_window, write_polygons
 from geoseg.tiling import TileGrid
 from geoseg.vectorizing import PolygonInfo, VectorizeOptions
 
@@ -45,9 +45,7 @@ def vectorize(classes: str | Path, out: str | Path, options: VectorizeOptions,
     parts_dir = out.parent / f".{out.stem}-parts"
     shutil.rmtree(parts_dir, ignore_errors=True)
     blocks = TileGrid(grid.height, grid.width, 16, 0, options.polygons.window_size).blocks()
-    parts = [parts_dir / f"{b.key}.gpkg" for b in blocks]
-    windows = [client.submit(vectorize_window, classes, probability, b, grid, options, info, part,
-                             pure=False) for b, part in zip(blocks, parts, strict=True)]
+    rows = sorted({b.row for b in blocks})
     metadata = {"description": f"{options.class_name} polygons of {info.label} "
                                f"(geoseg {__version__})",
                 **{column: value or "" for column, value in info.attributes},
@@ -55,8 +53,23 @@ def vectorize(classes: str | Path, out: str | Path, options: VectorizeOptions,
                 "min_area_ha": str(options.polygons.min_area_ha),
                 "simplify_m": str(options.polygons.simplify_m),
                 "sieve_pixels": str(options.polygons.sieve_pixels)}
+    parts: list[Path] = []
+    frontier, previous = None, None
     try:
-        return client.submit(finish_polygons, windows, parts, grid, options, info, out, metadata,
+        for row in rows:
+            row_blocks = [b for b in blocks if b.row == row]
+            row_parts = [parts_dir / f"{b.key}.gpkg" for b in row_blocks]
+            windows = [client.submit(vectorize_window, classes, probability, b, grid, options,
+                                     info, part, pure=False)
+                       for b, part in zip(row_blocks, row_parts, strict=True)]
+            parts += [*row_parts, parts_dir / f"merged_r{row:05d}.gpkg"]
+            frontier = client.submit(merge_polygon_row, frontier, windows, row == rows[-1], grid,
+                                     options, info, parts[-1], pure=False)
+            if previous is not None:
+                previous.result()  # at most two rows of windows in flight: bounded memory
+            previous = frontier
+        frontier.result()
+        return client.submit(write_polygons, parts, grid, options, info, out, metadata,
                              pure=False).result()
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)
