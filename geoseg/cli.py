@@ -260,13 +260,15 @@ def train(
                              tile=tile, epochs=epochs, seed=seed)
         source = labels_from_option(labels, label_column, map_, config.classes)
         [found] = find_scenes(scene)
-        result = run_train(open_scene(found), source, out, config, labels)
+        with console.status("training ..."):
+            result = run_train(open_scene(found), source, out, config, labels,
+                               on_epoch=lambda row: console.print(
+                                   f"epoch {row['epoch']}: loss {row['loss']:.3f}, validation "
+                                   f"F1 {row['val_f1']:.3f}, IoU {row['val_iou']:.3f} "
+                                   f"({row['seconds']} s)", highlight=False))
     except GeosegError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    for row in result.history:
-        console.print(f"epoch {row['epoch']}: loss {row['loss']:.3f}, validation F1 "
-                      f"{row['val_f1']:.3f}, IoU {row['val_iou']:.3f}", highlight=False)
     console.print(f"model → {result.checkpoint}", highlight=False)
 
 

@@ -21,7 +21,7 @@ from geoseg import __version__
 from geoseg.errors import ConfigError
 from geoseg.evaluation import class_scores, confusion_matrix
 from geoseg.models.base import ModelCard, Normalisation
-from geoseg.models.torch_models import build_smp_module, save_checkpoint
+from geoseg.models.torch_models import build_smp_module, pick_device, save_checkpoint
 from geoseg.scenes import Scene
 from geoseg.training.labels import Labels
 from geoseg.training.losses import IGNORE, DiceFocalLoss
@@ -45,6 +45,7 @@ class TrainConfig:
     val_block: int = 256
     gap: int = 32
     patience: int = 3
+    class_balanced: bool = True  # half of the draws favour tiles rich in the target class
     loss: DiceFocalLoss = field(default_factory=DiceFocalLoss)
 
     def __post_init__(self) -> None:
@@ -111,17 +112,33 @@ def torch_predictor(module: torch.nn.Module, card: ModelCard) -> Callable[[np.nd
         rows, cols = x.shape[1:]
         padded = np.pad(x, ((0, 0), (0, -rows % 32), (0, -cols % 32)), mode="reflect")
         module.eval()
+        device = next(module.parameters()).device
         with torch.inference_mode():
-            logits = module((torch.from_numpy(padded)[None] - mean) / std)
-        return logits.argmax(1)[0, :rows, :cols].numpy()
+            logits = module(((torch.from_numpy(padded)[None] - mean) / std).to(device))
+        return logits.argmax(1)[0, :rows, :cols].cpu().numpy()
 
     return predict
 
 
+def tile_weights(tiles: list[tuple[np.ndarray, np.ndarray]], target: int, balanced: bool
+                 ) -> np.ndarray:
+    """Sampling probability of each tile: uniform, or (class-balanced) half uniform and half in
+    proportion to the tile's labelled pixels of the target class, which is usually the rare one."""
+    uniform = np.full(len(tiles), 1 / len(tiles))
+    rich = np.array([(y == target).sum() for _, y in tiles], np.float64)
+    if not balanced or rich.sum() == 0:
+        return uniform
+    return 0.5 * uniform + 0.5 * rich / rich.sum()
+
+
 def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
-          labels_note: str = "", half: bool = False) -> TrainResult:
+          labels_note: str = "", half: bool = False,
+          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train, validate each epoch, keep the best weights; write ``out/model.safetensors`` + card
-    (float16 weights when ``half``)."""
+    (float16 weights when ``half``). ``on_epoch`` receives each epoch's row of the history.
+
+    On CUDA the forward pass runs under autocast (AMP) with a gradient scaler; CPU runs float32.
+    """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     grid = scene.grid
@@ -136,8 +153,12 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
                      bands=config.bands, classes=config.classes, target_class=config.target_class,
                      normalisation=_normalisation(tiles), edge_margin=16, tile_size=config.tile,
                      overlap=config.tile // 4)
-    module = build_smp_module(card)
+    device = pick_device()
+    module = build_smp_module(card).to(device)
     optimiser = torch.optim.Adam(module.parameters(), lr=config.learning_rate)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    weights = tile_weights(tiles, config.classes.index(config.target_class),
+                           config.class_balanced)
     mean = torch.tensor(card.normalisation.mean).view(-1, 1, 1)
     std = torch.tensor(card.normalisation.std).view(-1, 1, 1)
     history: list[dict] = []
@@ -149,18 +170,23 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
         for _ in range(config.steps_per_epoch):
             pairs = [_d4((torch.from_numpy(tiles[i][0]) - mean) / std,
                          torch.from_numpy(tiles[i][1]).long(), rng)
-                     for i in rng.integers(len(tiles), size=config.batch_size)]
-            x, y = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
-            loss = config.loss(module(x), torch.where(y == IGNORE, IGNORE, y))
+                     for i in rng.choice(len(tiles), size=config.batch_size, p=weights)]
+            x = torch.stack([p[0] for p in pairs]).to(device)
+            y = torch.stack([p[1] for p in pairs]).to(device)
+            with torch.autocast(device.type, enabled=device.type == "cuda"):
+                loss = config.loss(module(x).float(), y)
             optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
             losses.append(loss.item())
         metrics = validate(torch_predictor(module, card), card.bands, card.classes,
                            card.target_class, scene, labels, split)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
                         "val_f1": metrics["f1"], "val_iou": metrics["iou"],
                         "seconds": round(time.perf_counter() - start, 1)})
+        if on_epoch:
+            on_epoch(history[-1])
         score = metrics["f1"] if np.isfinite(metrics["f1"]) else 0.0
         if score > best[0]:
             best = (score, {"state": {k: v.clone() for k, v in module.state_dict().items()},
@@ -168,6 +194,7 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
         elif epoch + 1 - best[1]["epoch"] >= config.patience:
             break
     module.load_state_dict(best[1]["state"])
+    module.cpu()
     card = card.model_copy(update={"training": {
         "scene": scene.name, "date": scene.date.isoformat() if scene.date else None,
         "labels": labels_note, "seed": config.seed, "best_epoch": best[1]["epoch"],

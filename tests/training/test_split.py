@@ -32,3 +32,15 @@ def test_split_is_seeded_and_holds_out_about_the_fraction() -> None:
 def test_bad_split_options() -> None:
     with pytest.raises(ConfigError):
         spatial_split(100, 100, 50, 1.5, 0)
+
+
+def test_class_balanced_weights_favour_tiles_with_the_target_class() -> None:
+    from geoseg.training.trainer import tile_weights
+
+    empty, rich = np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8)
+    rich[:2] = 1
+    tiles = [(None, empty), (None, empty), (None, rich)]
+    np.testing.assert_allclose(tile_weights(tiles, 1, balanced=False), [1 / 3] * 3)
+    balanced = tile_weights(tiles, 1, balanced=True)
+    np.testing.assert_allclose(balanced, [1 / 6, 1 / 6, 1 / 6 + 1 / 2])
+    assert balanced.sum() == 1.0
