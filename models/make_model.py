@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from geoseg.models.spectral import SpectralForestModel
+from geoseg.models.torch_models import card_path
 from geoseg.scenes import find_scenes, open_scene
 from geoseg.training.labels import VectorLabels
 from geoseg.training.split import spatial_split
@@ -43,9 +44,16 @@ def spectral_predict(x: np.ndarray) -> np.ndarray:
     return model.predict(picked, bands)[0].argmax(0)
 
 
+# Inference defaults for process: the network sees far beyond a 128-px training tile, so it runs on
+# larger tiles with wide overlaps (measured on the sample: mean |tiled - whole| 0.018, seam excess
+# 0.93 at 512/256 with a 64-px edge margin; 0.021 and 1.01 at 512/128 with 16).
+INFERENCE = {"tile_size": 512, "overlap": 256, "edge_margin": 64}
+
+
 def main() -> None:
     scene = open_scene(find_scenes(SCENE)[0])
     result = train(scene, LABELS, OUT, CONFIG, NOTE, half=True)
+    result.card.model_copy(update=INFERENCE).to_json(card_path(result.checkpoint))
     split = spatial_split(scene.grid.height, scene.grid.width, CONFIG.val_block,
                           CONFIG.val_fraction, CONFIG.gap, CONFIG.seed)
     spectral = validate(spectral_predict, BANDS, CONFIG.classes, CONFIG.target_class, scene,
