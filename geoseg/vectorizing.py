@@ -277,10 +277,11 @@ def vectorize_window(classes_path: Path, probability_path: Path | None, block: B
 
 @dataclass(frozen=True)
 class Frontier:
-    """Patches still open after a row of windows (they touch its bottom border): each merged so
-    far, and which of them every pixel along that border belongs to (0: none)."""
+    """Patches still open after a row of windows (they touch its bottom border): the pieces of
+    each so far (unioned only when the patch closes, once), and which patch every pixel along that
+    border belongs to (0: none)."""
 
-    pieces: dict[int, Piece]
+    pieces: dict[int, list[Piece]]
     bottom: np.ndarray
 
 
@@ -304,8 +305,8 @@ def merge_row(frontier: Frontier | None, windows: list[WindowPieces], last: bool
     def union(a: tuple, b: tuple) -> None:
         parent[find(b)] = find(a)
 
-    nodes = {("f", gid): piece for gid, piece in (frontier.pieces.items() if frontier else ())}
-    nodes |= {(w.block.col, label): piece for w in windows for label, piece in w.open.items()}
+    nodes = {("f", gid): pieces for gid, pieces in (frontier.pieces.items() if frontier else ())}
+    nodes |= {(w.block.col, label): [piece] for w in windows for label, piece in w.open.items()}
     for a, b in pairwise(windows):
         for x, y in set(zip(a.right.tolist(), b.left.tolist(), strict=True)):
             if x and y:
@@ -320,14 +321,14 @@ def merge_row(frontier: Frontier | None, windows: list[WindowPieces], last: bool
     groups: dict[tuple, list[tuple]] = {}
     for key in sorted(nodes, key=str):
         groups.setdefault(find(key), []).append(key)
-    merged = {root: _merged([nodes[k] for k in keys]) for root, keys in groups.items()}
+    members = {root: [p for k in keys for p in nodes[k]] for root, keys in groups.items()}
     bottom_roots = np.array([find((w.block.col, label)) if label else None
                              for w in windows for label in w.bottom.tolist()], dtype=object)
     still_open = [] if last else sorted({r for r in bottom_roots if r is not None}, key=str)
     ids = {root: i + 1 for i, root in enumerate(still_open)}
     bottom = np.array([ids.get(r, 0) if r is not None else 0 for r in bottom_roots], np.int64)
-    closed = [merged[root] for root in sorted(merged, key=str) if root not in ids]
-    return Frontier({ids[r]: merged[r] for r in still_open}, bottom), closed
+    closed = [_merged(members[root]) for root in sorted(members, key=str) if root not in ids]
+    return Frontier({ids[r]: members[r] for r in still_open}, bottom), closed
 
 
 def _merged(pieces: list[Piece]) -> Piece:
