@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 import rasterio
-from distributed import Client
+from distributed import Client, Future, wait
 
 from geoseg import __version__
 from geoseg.cluster import connect
@@ -66,13 +66,22 @@ def vectorize(classes: str | Path, out: str | Path, options: VectorizeOptions,
             frontier = client.submit(merge_polygon_row, frontier, windows, row == rows[-1], grid,
                                      options, info, parts[-1], pure=False)
             if previous is not None:
-                previous.result()  # at most two rows of windows in flight: bounded memory
+                # At most two rows of windows in flight. wait(), not result(): the frontier
+                # stays on its worker instead of travelling to this process.
+                wait([previous])
+                _raise_if_failed(previous)
             previous = frontier
-        frontier.result()
+        wait([frontier])
+        _raise_if_failed(frontier)
         return client.submit(write_polygons, parts, grid, options, info, out, metadata,
                              pure=False).result()
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)
+
+
+def _raise_if_failed(future: Future) -> None:
+    if future.status == "error":
+        future.result()  # re-raises the task's error
 
 
 def _raster_grid(path: Path) -> Grid:
