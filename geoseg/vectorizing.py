@@ -322,8 +322,8 @@ def merge_row(frontier: Frontier | None, windows: list[WindowPieces], last: bool
     for key in sorted(nodes, key=str):
         groups.setdefault(find(key), []).append(key)
     members = {root: [p for k in keys for p in nodes[k]] for root, keys in groups.items()}
-    bottom_roots = np.array([find((w.block.col, label)) if label else None
-                             for w in windows for label in w.bottom.tolist()], dtype=object)
+    bottom_roots = [find((w.block.col, label)) if label else None
+                    for w in windows for label in w.bottom.tolist()]
     still_open = [] if last else sorted({r for r in bottom_roots if r is not None}, key=str)
     ids = {root: i + 1 for i, root in enumerate(still_open)}
     bottom = np.array([ids.get(r, 0) if r is not None else 0 for r in bottom_roots], np.int64)

@@ -165,3 +165,11 @@ def test_geopackage_is_version_1_2_indexed_styled_and_empty_when_nothing_found(
             "SELECT f_table_name, styleQML, useAsDefault FROM layer_styles").fetchone()
     assert name == LAYER and "SimpleFill" in qml and default == 1
     assert not list(tmp_path.glob(".*parts*")) and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_patches_filling_a_whole_window_border(client: Client, tmp_path: Path) -> None:
+    """Every pixel along the window borders belongs to a patch (no background on a border)."""
+    classes = np.ones((40, 40), np.uint8)
+    classes[5:10, 5:10] = 0   # a hole, away from the 16-px window borders
+    path = write_raster(tmp_path / "classes.tif", classes[None], transform=UTM)
+    same_polygons(run(client, path, tmp_path / "out.gpkg", 16), reference_polygons(classes, UTM))
