@@ -1,5 +1,7 @@
 """The ``geoseg`` command: a thin Typer layer over the Python API."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +35,16 @@ from geoseg.workflows import load_workflow
 app = typer.Typer(help="Seamless tiled segmentation of satellite scenes into forest maps.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(stderr=True)
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """A ``GeosegError`` becomes one red line on stderr and exit code 2, without a traceback."""
+    try:
+        yield
+    except GeosegError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _version(value: bool) -> None:
@@ -98,7 +110,7 @@ def process(
 ) -> None:
     """Segment every scene in SCENES into probability and class COGs, and polygons of the
     model's target class, under OUT/<scene>/."""
-    try:
+    with one_line_errors():
         config = ProcessConfig(
             model, tile, overlap, batch_size, block_size, blend,
             _scene_options(bands, sensor, scale, offset), overwrite,
@@ -108,9 +120,6 @@ def process(
             console.print(f"Dask dashboard: {client.dashboard_link}")
             with scene_progress(console, progress) as update:
                 results = run_process(scenes, out, config, client=client, progress=update)
-    except GeosegError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     console.print(results_table(results))
     _report_failures(results, [])
 
@@ -139,15 +148,12 @@ def vectorize(
     scheduler: SchedulerOpt = None, workers: WorkersOpt = None,
 ) -> None:
     """Polygons of one class of any class raster, merged across windows, into a GeoPackage."""
-    try:
+    with one_line_errors():
         target, name, info, probability = class_raster_inputs(classes, class_)
         options = VectorizeOptions(target, name, PolygonOptions(min_area_ha, simplify, sieve,
                                                                 window))
         count = run_vectorize(classes, out, options, info, probability=probability,
                               scheduler=scheduler, n_workers=workers)
-    except GeosegError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     console.print(f"{count} {name} polygons → {out}", highlight=False)
 
 
@@ -176,7 +182,7 @@ def change(
     offset: OffsetOpt = None, scheduler: SchedulerOpt = None, workers: WorkersOpt = None,
 ) -> None:
     """Forest loss and gain between two dates: loss.tif, loss.gpkg, summary.json, quicklook.png."""
-    try:
+    with one_line_errors():
         config = ProcessConfig(model, tile, overlap,
                                scene_options=_scene_options(bands, sensor, scale, offset))
         options = ChangeOptions(LossRule(forest_threshold, min_drop),
@@ -191,9 +197,6 @@ def change(
         else:
             results = [run_change(before, after, out, config, options, scheduler=scheduler,
                                   n_workers=workers)]
-    except GeosegError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     Console().print(change_table(results))
     _report_failures([], results)
 
@@ -203,15 +206,11 @@ def run(workflow: Annotated[Path, typer.Argument(help="A workflow YAML file.")],
         scheduler: SchedulerOpt = None, workers: WorkersOpt = None,
         progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True) -> None:
     """Run a workflow file's steps (process, change) on a Dask cluster."""
-    try:
-        with connect(scheduler, workers or load_workflow(workflow)[0].resources.workers
-                     ) as client:
-            console.print(f"Dask dashboard: {client.dashboard_link}")
-            with scene_progress(console, progress) as update:
-                result = run_workflow(workflow, client=client, progress=update)
-    except GeosegError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    with one_line_errors(), connect(
+            scheduler, workers or load_workflow(workflow)[0].resources.workers) as client:
+        console.print(f"Dask dashboard: {client.dashboard_link}")
+        with scene_progress(console, progress) as update:
+            result = run_workflow(workflow, client=client, progress=update)
     if result.scenes:
         console.print(results_table(result.scenes))
     if result.changes:
@@ -255,7 +254,7 @@ def train(
     from geoseg.training.trainer import TrainConfig
     from geoseg.training.trainer import train as run_train
 
-    try:
+    with one_line_errors():
         config = TrainConfig(arch, encoder, tuple(b.strip() for b in bands.split(",")),
                              tile=tile, epochs=epochs, seed=seed)
         source = labels_from_option(labels, label_column, map_, config.classes)
@@ -266,9 +265,6 @@ def train(
                                    f"epoch {row['epoch']}: loss {row['loss']:.3f}, validation "
                                    f"F1 {row['val_f1']:.3f}, IoU {row['val_iou']:.3f} "
                                    f"({row['seconds']} s)", highlight=False))
-    except GeosegError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     console.print(f"model → {result.checkpoint}", highlight=False)
 
 
@@ -289,7 +285,7 @@ def evaluate(
     recall, F1 and IoU, boundary F1, object recall by patch size, area error."""
     from geoseg.training.labels import labels_from_option
 
-    try:
+    with one_line_errors():
         names = class_raster_names(classes)
         reference = labels_from_option(labels, label_column, map_, names)
         if class_ not in names:
@@ -298,9 +294,6 @@ def evaluate(
         report.mkdir(parents=True, exist_ok=True)
         write_json(report / "report.json", result)
         write_error_map(classes, reference, names.index(class_), report / "errors.png")
-    except GeosegError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     Console().print(evaluation_table(result))
     console.print(f"report → {report / 'report.json'}, {report / 'errors.png'}", highlight=False)
 
@@ -310,11 +303,8 @@ def info(scenes: Annotated[Path, typer.Argument(help="Scene directory, or one sc
          bands: BandsOpt = None, sensor: SensorOpt = None, scale: ScaleOpt = None,
          offset: OffsetOpt = None) -> None:
     """Show what geoseg sees in SCENES: bands mapped, grid, dates, CRS, problems."""
-    try:
+    with one_line_errors():
         found = inspect_scenes(scenes, _scene_options(bands, sensor, scale, offset))
-    except GeosegError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     Console().print(scenes_table(found))
     if any(not hasattr(scene, "grid") for _, scene in found):
         raise typer.Exit(1)
