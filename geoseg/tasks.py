@@ -106,7 +106,7 @@ def merge_polygon_row(frontier: Frontier | None, windows: list[WindowPieces], la
                       ) -> Frontier:
     """Merge one row of windows' open pieces (``vectorizing.merge_row``); write what closes."""
     frontier, closed = vectorizing.merge_row(frontier, windows, last)
-    table = vectorizing.polygon_table(closed, grid, options, info)
+    table = vectorizing.polygon_table(closed, grid, options, info, repair=False)
     if len(table):
         vectorizing.write_part(table, part)
     return frontier

@@ -227,8 +227,12 @@ class GroundMeasure:
 
 
 def polygon_table(pieces: Iterable[Piece], grid: Grid, options: VectorizeOptions,
-                  info: PolygonInfo) -> gpd.GeoDataFrame:
-    """Finished patches as rows in the raster's CRS, filtered by the minimum mapping unit."""
+                  info: PolygonInfo, repair: bool = True) -> gpd.GeoDataFrame:
+    """Finished patches as rows in the raster's CRS, filtered by the minimum mapping unit.
+
+    ``repair=False`` skips ``make_valid`` for patches merged from repaired pieces: on a patch of
+    millions of vertices it costs a minute and most of a gigabyte; simplifying still repairs.
+    """
     pieces = list(pieces)
     pixel_geoms = np.array([p.geometry for p in pieces], dtype=object)
     t = grid.transform
@@ -248,8 +252,8 @@ def polygon_table(pieces: Iterable[Piece], grid: Grid, options: VectorizeOptions
         geoms = geoms[keep]
     # Pixel polygons are valid, but simplifying or a hole touching its shell at a corner can
     # leave a ring GEOS calls invalid: repair, keeping polygons only.
-    geoms = shapely.make_valid(np.asarray(geoms, dtype=object), method="structure",
-                               keep_collapsed=False)
+    if repair or options.polygons.simplify_m > 0:
+        geoms = repaired(np.asarray(geoms, dtype=object))
     return gpd.GeoDataFrame({
         "class": [options.class_name] * len(pieces),
         "area_ha": area_ha,
@@ -271,7 +275,9 @@ def vectorize_window(classes_path: Path, probability_path: Path | None, block: B
     table = polygon_table(finished, grid, options, info)
     if len(table):
         write_part(table, part)
-    return WindowPieces(block, {k: pieces[k] for k in open_ids}, labels[0].copy(),
+    open_pieces = {k: Piece(repaired(np.array([pieces[k].geometry], dtype=object))[0],
+                            pieces[k].pixels, pieces[k].probability_sum) for k in open_ids}
+    return WindowPieces(block, open_pieces, labels[0].copy(),
                         labels[-1].copy(), labels[:, 0].copy(), labels[:, -1].copy(), len(table))
 
 
@@ -331,9 +337,27 @@ def merge_row(frontier: Frontier | None, windows: list[WindowPieces], last: bool
     return Frontier({ids[r]: members[r] for r in still_open}, bottom), closed
 
 
+def repaired(geoms: np.ndarray) -> np.ndarray:
+    """``make_valid`` keeping polygons only."""
+    return shapely.make_valid(geoms, method="structure", keep_collapsed=False)
+
+
 def _merged(pieces: list[Piece]) -> Piece:
-    geometry = (shapely.union_all([p.geometry for p in pieces]) if len(pieces) > 1
-                else pieces[0].geometry)
+    """One patch from its pieces. Only the outlines are unioned: a piece's holes lie strictly
+    inside its own window (a gap reaching the window border is no hole), so merging never changes
+    them and they are put back as they are. On a patch of 494 pieces and 185,000 holes this took
+    3 s instead of 77 s and a fraction of the memory of a full union."""
+    geoms = [p.geometry for p in pieces]
+    if len(geoms) > 1:
+        parts = [part for g in geoms for part in shapely.get_parts(g)]
+        outer = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
+        if isinstance(outer, shapely.Polygon):
+            holes = [*outer.interiors, *(ring for part in parts for ring in part.interiors)]
+            geometry = shapely.Polygon(outer.exterior, holes)
+        else:
+            geometry = shapely.union_all(geoms)
+    else:
+        geometry = geoms[0]
     return Piece(geometry, sum(p.pixels for p in pieces),
                  sum(p.probability_sum for p in pieces))
 
