@@ -244,8 +244,12 @@ def train(
                        ] = "resnet18",
     bands: Annotated[str, typer.Option(help="Input bands, canonical names.")
                      ] = "blue,green,red,nir",
+    encoder_depth: Annotated[int, typer.Option(
+        help="Encoder stages (3-5); fewer see less context and tile seamlessly.")] = 5,
     epochs: Annotated[int, typer.Option()] = 10,
     tile: Annotated[int, typer.Option()] = 256,
+    test_fraction: Annotated[float, typer.Option(
+        help="Share of blocks held out as a test set, scored once after training.")] = 0.0,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Train an smp model on one scene and its labels, validated on held-out blocks."""
@@ -255,8 +259,9 @@ def train(
     from geoseg.training.trainer import train as run_train
 
     with one_line_errors():
-        config = TrainConfig(arch, encoder, tuple(b.strip() for b in bands.split(",")),
-                             tile=tile, epochs=epochs, seed=seed)
+        config = TrainConfig(arch, encoder, encoder_depth,
+                             tuple(b.strip() for b in bands.split(",")), tile=tile, epochs=epochs,
+                             test_fraction=test_fraction, seed=seed)
         source = labels_from_option(labels, label_column, map_, config.classes)
         [found] = find_scenes(scene)
         with console.status("training ..."):
@@ -265,6 +270,9 @@ def train(
                                    f"epoch {row['epoch']}: loss {row['loss']:.3f}, validation "
                                    f"F1 {row['val_f1']:.3f}, IoU {row['val_iou']:.3f} "
                                    f"({row['seconds']} s)", highlight=False))
+    test = result.card.training["test"]
+    if test:
+        console.print(f"test blocks: F1 {test['f1']:.3f}, IoU {test['iou']:.3f}", highlight=False)
     console.print(f"model → {result.checkpoint}", highlight=False)
 
 

@@ -2,9 +2,11 @@
 
 import datetime as dt
 import json
+import math
 import os
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from geoseg.cluster.streaming import SceneOutcome
 
@@ -82,11 +84,22 @@ def write_manifest(out_dir: Path, manifest: dict) -> Path:
 
 
 def write_json(path: Path, value: dict) -> Path:
-    """Write JSON under a temporary name, then rename: the file is whole or absent."""
+    """Write JSON under a temporary name, then rename: the file is whole or absent. Undefined
+    scores (NaN) become ``null``: NaN is not JSON, and strict readers reject it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    tmp.write_text(json.dumps(_nan_to_none(value), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_none(v) for v in value]
+    return value
 
 
 def _file_entry(path: str) -> dict:

@@ -97,11 +97,11 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
     tile = config.tile_size or card.tile_size
     overlap = card.overlap if config.overlap is None else config.overlap
     grid = info.scene.grid
-    tiling = TileGrid(grid.height, grid.width, tile, overlap, config.block_size)
+    tiling = TileGrid(grid.height, grid.width, tile, overlap, config.block_size, align=card.stride)
     params = {"model": model.id, "tile_size": tile, "overlap": overlap,
               "polygons": asdict(config.polygons) if config.polygons else None,
               "block_size": config.block_size, "blend": config.blend,
-              "edge_margin": card.edge_margin, "bands": list(info.bands),
+              "edge_margin": card.edge_margin, "stride": card.stride, "bands": list(info.bands),
               "scene_options": asdict(config.scene_options), "geoseg": __version__,
               "grid": [grid.crs.to_wkt(), list(grid.transform)[:6], grid.width, grid.height],
               "reflectance": [(b.name, b.scale, b.offset) for b in info.scene.bands]}

@@ -18,7 +18,11 @@ from geoseg.geopackage import LAYER
 
 SCENE = "aberystwyth_s2_2021-05-27"
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")  # Debian's qgis_process wrapper adds a bad flag
-QGIS_ENV = os.environ | {"QT_QPA_PLATFORM": "offscreen"}
+# QGIS embeds the system Python and finds its standard library through the `python3` on PATH: an
+# activated virtual environment (or pyenv) there hands it another Python's, and it crashes.
+QGIS_ENV = {k: v for k, v in os.environ.items()
+            if k not in {"VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH"}} | {
+    "QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 def polygons(sample_run: tuple[Path, list[SceneResult]]) -> Path:

@@ -32,6 +32,35 @@ def test_tiles_cover_scene_and_stay_inside(h: int, w: int, tile: int, overlap: i
     assert all(all(v > 0 for v in row) for row in covered)
 
 
+@pytest.mark.parametrize(("n", "size", "stride", "align", "expected"), [
+    (947, 512, 384, 8, [0, 384, 440]),            # n - size = 435, rounded up to a multiple of 8
+    (250, 64, 48, 16, [0, 48, 96, 144, 192]),     # 186 → 192: the last tile reaches 6 px past
+    (256, 64, 64, 32, [0, 64, 128, 192]),         # divides exactly: nothing moves
+])
+def test_aligned_tile_starts(n: int, size: int, stride: int, align: int,
+                             expected: list[int]) -> None:
+    assert tile_starts(n, size, stride, align) == expected
+
+
+@pytest.mark.parametrize(("h", "w", "tile", "overlap", "align"), [
+    (947, 930, 512, 128, 8), (947, 930, 256, 64, 32), (250, 300, 64, 16, 16)])
+def test_aligned_tiles_start_on_the_stride_and_cover_the_scene(
+        h: int, w: int, tile: int, overlap: int, align: int) -> None:
+    grid = TileGrid(h, w, tile, overlap, block_size=64, align=align)
+    covered = [[0] * w for _ in range(h)]
+    for t in grid.tiles():
+        win = t.window
+        assert win.row_off % align == 0 and win.col_off % align == 0
+        # clipped to the scene; a tile may only have lost less than one stride at the far edge
+        assert win.row_off + win.height <= h and win.col_off + win.width <= w
+        assert tile - align < win.height <= tile and tile - align < win.width <= tile
+        assert t.edges[1] == (win.row_off + win.height == h)
+        for r in range(int(win.row_off), int(win.row_off + win.height)):
+            for c in range(int(win.col_off), int(win.col_off + win.width)):
+                covered[r][c] += 1
+    assert all(all(v > 0 for v in row) for row in covered)
+
+
 def test_tile_edges_flag_scene_borders() -> None:
     grid = TileGrid(100, 100, 64, 16)
     first, last = grid.tiles()[0], grid.tiles()[-1]
@@ -39,8 +68,9 @@ def test_tile_edges_flag_scene_borders() -> None:
     assert last.edges == (False, True, False, True)
 
 
-def test_tiles_touching_matches_brute_force() -> None:
-    grid = TileGrid(300, 250, 64, 16, block_size=96)
+@pytest.mark.parametrize("align", [1, 16])
+def test_tiles_touching_matches_brute_force(align: int) -> None:
+    grid = TileGrid(300, 250, 64, 16, block_size=96, align=align)
     for block in grid.blocks():
         b = block.window
         brute = [t.index for t in grid.tiles()
@@ -74,7 +104,8 @@ def test_tile_border_offsets() -> None:
 
 @pytest.mark.parametrize("kwargs", [
     {"tile_size": 8, "overlap": 0}, {"tile_size": 64, "overlap": 40},
-    {"tile_size": 64, "overlap": -1}, {"tile_size": 64, "overlap": 0, "block_size": 100}])
+    {"tile_size": 64, "overlap": -1}, {"tile_size": 64, "overlap": 0, "block_size": 100},
+    {"tile_size": 64, "overlap": 8, "align": 32}, {"tile_size": 72, "overlap": 8, "align": 32}])
 def test_invalid_tiling_is_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         TileGrid(100, 100, **kwargs)

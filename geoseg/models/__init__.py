@@ -4,6 +4,7 @@ References are small and hashable, so tasks carry them instead of the model; eac
 loads a model the first time a task needs it and keeps it (keyed by the checkpoint's hash).
 
 - ``builtin:spectral-forest`` (also ``spectral``, the default): the weightless index model;
+- ``builtin:NAME`` for a trained model shipped inside the package (``weights/NAME/``);
 - a path to ``*.safetensors`` / ``*.pt`` with a JSON card beside it: an smp model.
 """
 
@@ -19,6 +20,16 @@ from geoseg.models.spectral import SpectralForestModel
 
 BUILTIN = {"spectral-forest": SpectralForestModel}
 DEFAULT_MODEL = "builtin:spectral-forest"
+WEIGHTS = Path(__file__).parent / "weights"  # trained models shipped with the package
+
+
+def shipped_models() -> dict[str, Path]:
+    """Trained models inside the package, by name: ``builtin:NAME`` runs one."""
+    return {p.parent.name: p for p in sorted(WEIGHTS.glob("*/model.safetensors"))}
+
+
+def builtin_names() -> list[str]:
+    return [f"builtin:{name}" for name in [*BUILTIN, *shipped_models()]]
 
 
 @dataclass(frozen=True)
@@ -37,15 +48,23 @@ def resolve_model(spec: str) -> ModelRef:
     """Check a model spec where the user gave it, and pin a checkpoint to its content."""
     if spec in {"spectral", "builtin:spectral"}:
         return ModelRef(DEFAULT_MODEL)
+    name = spec.removeprefix("builtin:")
+    if name in BUILTIN:
+        return ModelRef(f"builtin:{name}")
     if spec.startswith("builtin:"):
-        if spec.removeprefix("builtin:") not in BUILTIN:
+        if name not in shipped_models():
             raise ModelError(f"{spec}: no such built-in model (have: "
-                             f"{', '.join('builtin:' + n for n in BUILTIN)})")
-        return ModelRef(spec)
+                             f"{', '.join(builtin_names())})")
+        return pinned(shipped_models()[name])
     path = Path(spec).expanduser()
     if not path.is_file():
         raise ModelError(f"{spec}: no such checkpoint, and not a built-in model "
-                         f"({', '.join('builtin:' + n for n in BUILTIN)})")
+                         f"({', '.join(builtin_names())})")
+    return pinned(path)
+
+
+def pinned(path: Path) -> ModelRef:
+    """A checkpoint's reference, pinned by its content so a changed file is never mistaken."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -64,4 +83,5 @@ def load_model(ref: ModelRef, threads: int | None = None) -> Model:
     return load_checkpoint(ref.spec)
 
 
-__all__ = ["DEFAULT_MODEL", "Model", "ModelCard", "ModelRef", "load_model", "resolve_model"]
+__all__ = ["DEFAULT_MODEL", "Model", "ModelCard", "ModelRef", "builtin_names", "load_model",
+           "resolve_model", "shipped_models"]

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from geoseg.bands import CANONICAL
 from geoseg.errors import ModelError
@@ -23,20 +23,24 @@ class ModelCard(BaseModel):
     """The JSON card beside a checkpoint (and the description of built-in models).
 
     ``edge_margin`` is how many pixels at a tile's inner border the model's output is unreliable
-    for (its receptive-field radius, or a guess); blending gives them no weight. ``tile_size`` and
-    ``overlap`` are the defaults ``process`` uses for this model.
+    for (its receptive-field radius, or a guess); blending gives them no weight. ``stride`` is how
+    much the network downsamples (``2 ** encoder_depth`` for smp encoders): a CNN's output shifts
+    with its input only by multiples of it, so tiles are placed on them (see ``geoseg.tiling``).
+    ``tile_size`` and ``overlap`` are the defaults ``process`` uses for this model.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     architecture: str
     encoder: str | None = None
+    encoder_depth: int = Field(5, ge=3, le=5)  # smp encoder stages; fewer = narrower receptive field
     bands: tuple[str, ...]
     classes: tuple[str, ...]
     target_class: str
     normalisation: Normalisation | None = None
     activation: Literal["softmax", "sigmoid"] = "softmax"
     edge_margin: int = 0
+    stride: int = Field(1, ge=1)  # the network's total downsampling: tiles start on multiples of it
     tile_size: int = 512
     overlap: int = 128
     description: str = ""

@@ -53,14 +53,23 @@ class TorchModel:
         return probs.cpu().numpy().astype(np.float32, copy=False)
 
 
+UNET_DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's default, deepest stage first
+
+
 def build_smp_module(card: ModelCard) -> nn.Module:
     """The untrained smp network a card describes (no weights fetched)."""
     import segmentation_models_pytorch as smp
 
     out = 1 if card.activation == "sigmoid" else len(card.classes)
+    depth = {}
+    if card.encoder_depth != 5:
+        depth["encoder_depth"] = card.encoder_depth
+        if card.architecture.lower() in {"unet", "unetplusplus"}:  # one decoder width per stage
+            depth["decoder_channels"] = UNET_DECODER_CHANNELS[-card.encoder_depth:]
     try:
         return smp.create_model(card.architecture, encoder_name=card.encoder or "resnet34",
-                                encoder_weights=None, in_channels=len(card.bands), classes=out)
+                                encoder_weights=None, in_channels=len(card.bands), classes=out,
+                                **depth)
     except (KeyError, ValueError) as exc:
         raise ModelError(f"model card {card.name}: unknown smp architecture or encoder "
                          f"({card.architecture}/{card.encoder}): {exc}") from exc

@@ -32,6 +32,7 @@ from geoseg.training.split import SpatialSplit, spatial_split
 class TrainConfig:
     architecture: str = "Unet"
     encoder: str = "resnet18"
+    encoder_depth: int = 5  # fewer stages, a narrower receptive field: tiles then match the whole
     bands: tuple[str, ...] = ("blue", "green", "red", "nir")
     classes: tuple[str, ...] = ("non_forest", "forest")
     target_class: str = "non_forest"
@@ -42,6 +43,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     seed: int = 0
     val_fraction: float = 0.2
+    test_fraction: float = 0.0  # blocks scored once at the end, untouched by early stopping
     val_block: int = 256
     gap: int = 32
     patience: int = 3
@@ -87,14 +89,14 @@ def _normalisation(tiles: list[tuple[np.ndarray, np.ndarray]]) -> Normalisation:
 
 def validate(predict: Callable[[np.ndarray], np.ndarray], bands: tuple[str, ...],
              classes: tuple[str, ...], target_class: str, scene: Scene, labels: Labels,
-             split: SpatialSplit) -> dict:
-    """Confusion matrix and scores over the validation blocks, each predicted whole.
+             blocks: tuple[Window, ...]) -> dict:
+    """Confusion matrix and scores over held-out ``blocks``, each predicted whole.
 
     ``predict`` maps reflectance ``(bands, rows, cols)`` to a class map ``(rows, cols)``: any
     model can be scored on the same held-out blocks.
     """
     matrix = np.zeros((len(classes),) * 2, np.int64)
-    for window in split.validation:
+    for window in blocks:
         x, y = _read(scene, labels, window, bands)
         matrix += confusion_matrix(y, predict(x), len(classes))
     scores = class_scores(matrix)
@@ -131,6 +133,12 @@ def tile_weights(tiles: list[tuple[np.ndarray, np.ndarray]], target: int, balanc
     return 0.5 * uniform + 0.5 * rich / rich.sum()
 
 
+def split_of(height: int, width: int, config: TrainConfig) -> SpatialSplit:
+    """The held-out blocks ``config`` asks for on a ``height × width`` scene."""
+    return spatial_split(height, width, config.val_block, config.val_fraction, config.gap,
+                         config.seed, config.test_fraction)
+
+
 def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
           labels_note: str = "", half: bool = False,
           on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
@@ -142,17 +150,18 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     grid = scene.grid
-    split = spatial_split(grid.height, grid.width, config.val_block, config.val_fraction,
-                          config.gap, config.seed)
+    split = split_of(grid.height, grid.width, config)
     tiles = [_read(scene, labels, w, config.bands)
              for w in split.training_tiles(config.tile, config.tile // 2)]
     tiles = [(x, y) for x, y in tiles if (y != IGNORE).any()]
     if not tiles:
         raise ConfigError(f"{scene.name}: no labelled training tile outside the validation blocks")
+    stride = 2 ** config.encoder_depth
     card = ModelCard(name=out.name, architecture=config.architecture, encoder=config.encoder,
+                     encoder_depth=config.encoder_depth,
                      bands=config.bands, classes=config.classes, target_class=config.target_class,
-                     normalisation=_normalisation(tiles), edge_margin=16, tile_size=config.tile,
-                     overlap=config.tile // 4)
+                     normalisation=_normalisation(tiles), edge_margin=16, stride=stride,
+                     tile_size=config.tile, overlap=max(stride, config.tile // 4 // stride * stride))
     device = pick_device()
     module = build_smp_module(card).to(device)
     optimiser = torch.optim.Adam(module.parameters(), lr=config.learning_rate)
@@ -181,7 +190,7 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
             scaler.update()
             losses.append(loss.item())
         metrics = validate(torch_predictor(module, card), card.bands, card.classes,
-                           card.target_class, scene, labels, split)
+                           card.target_class, scene, labels, split.validation)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
                         "val_f1": metrics["f1"], "val_iou": metrics["iou"],
                         "seconds": round(time.perf_counter() - start, 1)})
@@ -194,13 +203,16 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
         elif epoch + 1 - best[1]["epoch"] >= config.patience:
             break
     module.load_state_dict(best[1]["state"])
+    test = (validate(torch_predictor(module, card), card.bands, card.classes, card.target_class,
+                     scene, labels, split.test) if split.test else None)
     module.cpu()
     card = card.model_copy(update={"training": {
         "scene": scene.name, "date": scene.date.isoformat() if scene.date else None,
         "labels": labels_note, "seed": config.seed, "best_epoch": best[1]["epoch"],
         "validation": {k: best[1]["metrics"][k] for k in ("f1", "iou", "scores")},
+        "test": test and {k: test[k] for k in ("f1", "iou", "scores")},
         "split": {"val_block": config.val_block, "val_fraction": config.val_fraction,
-                  "gap": config.gap},
+                  "test_fraction": config.test_fraction, "gap": config.gap},
         "config": {k: v for k, v in asdict(config).items() if k != "loss"},
         "history": history, "geoseg": __version__, "torch": torch.__version__}})
     path = save_checkpoint(module, card, out / "model.safetensors", half=half)

@@ -34,3 +34,19 @@ def test_short_training_lowers_the_loss_and_writes_a_model_process_loads(
     [done] = process(crop, tmp_path / "out", ProcessConfig(model=str(result.checkpoint)),
                      client=client)
     assert done.status == "done", done.message
+
+
+def test_train_command_scores_test_blocks_once_with_a_shallow_encoder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from geoseg.cli import app
+
+    result = CliRunner().invoke(app, [
+        "train", str(S2_SAMPLE), "--labels", "spectral", "-o", str(tmp_path / "m"),
+        "--encoder", "mobilenet_v2", "--encoder-depth", "3", "--tile", "64", "--epochs", "1",
+        "--test-fraction", "0.2"])
+    assert result.exit_code == 0, result.output
+    assert "test blocks: F1" in result.output
+    card = load_checkpoint(tmp_path / "m" / "model.safetensors").card
+    assert (card.encoder_depth, card.stride) == (3, 8)
+    assert card.overlap % card.stride == 0 and card.training["test"] is not None
