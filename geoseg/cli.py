@@ -74,6 +74,8 @@ SieveOpt = Annotated[int, typer.Option(
 SchedulerOpt = Annotated[str | None, typer.Option(
     help="Dask scheduler address (tcp://host:8786); default: an embedded local cluster.")]
 WorkersOpt = Annotated[int | None, typer.Option(help="Local cluster worker processes.")]
+PrecisionOpt = Annotated[str, typer.Option(
+    help="Torch models: auto (fp32 on CPU, AMP on GPU), fp32, or bf16 (faster on recent CPUs).")]
 
 
 def _scene_options(bands: str | None, sensor: str | None, scale: float | None,
@@ -87,8 +89,10 @@ def process(
     scenes: Annotated[Path, typer.Argument(help="Scene directory, or one scene file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     model: Annotated[str, typer.Option(
-        help="builtin:spectral-forest, or a .safetensors checkpoint with its .json card.")
+        help="builtin:spectral-forest, builtin:unet-mobilenetv2-aberystwyth, or a .safetensors "
+             "checkpoint with its .json card.")
     ] = "builtin:spectral-forest",
+    precision: PrecisionOpt = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile size (default: the model's).")] = None,
     overlap: Annotated[int | None, typer.Option(help="Tile overlap (default: the model's).")
                        ] = None,
@@ -115,7 +119,7 @@ def process(
             model, tile, overlap, batch_size, block_size, blend,
             _scene_options(bands, sensor, scale, offset), overwrite,
             polygons=PolygonOptions(min_area_ha, simplify, sieve) if polygons else None,
-            quicklook=quicklook)
+            quicklook=quicklook, precision=precision)
         with connect(scheduler, workers) as client:
             console.print(f"Dask dashboard: {client.dashboard_link}")
             with scene_progress(console, progress) as update:
@@ -168,6 +172,7 @@ def change(
     ] = None,
     model: Annotated[str, typer.Option(help="Model with a 'forest' class.")
                      ] = "builtin:spectral-forest",
+    precision: PrecisionOpt = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile size (default: the model's).")] = None,
     overlap: Annotated[int | None, typer.Option(help="Tile overlap (default: the model's).")
                        ] = None,
@@ -184,7 +189,8 @@ def change(
     """Forest loss and gain between two dates: loss.tif, loss.gpkg, summary.json, quicklook.png."""
     with one_line_errors():
         config = ProcessConfig(model, tile, overlap,
-                               scene_options=_scene_options(bands, sensor, scale, offset))
+                               scene_options=_scene_options(bands, sensor, scale, offset),
+                               precision=precision)
         options = ChangeOptions(LossRule(forest_threshold, min_drop),
                                 PolygonOptions(min_area_ha, simplify, sieve), allow_reversed)
         if pairs is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from geoseg import __version__
 from geoseg.errors import ConfigError
-from geoseg.models import DEFAULT_MODEL, ModelCard, ModelRef
+from geoseg.models import DEFAULT_MODEL, PRECISIONS, ModelCard, ModelRef
 from geoseg.scenes import Scene, SceneOptions
 from geoseg.stitching import BLEND_MODES
 from geoseg.store import BlockStore, segmentation_layers
@@ -37,10 +37,13 @@ class ProcessConfig:
     max_blocks_in_flight: int | None = None  # None: two per worker thread
     polygons: PolygonOptions | None = field(default_factory=PolygonOptions)  # None: no vectors
     quicklook: bool = False  # also write quicklook.png (scene colours, polygons outlined)
+    precision: str = "auto"  # torch models: "auto", "fp32" or "bf16" (see models.base.PRECISIONS)
 
     def __post_init__(self) -> None:
         if self.blend not in BLEND_MODES:
             raise ConfigError(f"blend {self.blend!r} is not one of {BLEND_MODES}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not one of {PRECISIONS}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size {self.batch_size} must be at least 1")
         if self.max_blocks_in_flight is not None and self.max_blocks_in_flight < 1:

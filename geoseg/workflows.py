@@ -71,6 +71,8 @@ class Workflow(_Strict):
     name: str
     scenes: list[str] = Field(min_length=1, description="Scene directories, files or globs.")
     model: str = "builtin:spectral-forest"
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Torch models: fp32 on CPU / AMP on GPU (auto), fp32, or bf16.")
     bands: list[str] | None = None
     sensor: str | None = None
     tiling: Tiling = Field(default_factory=Tiling)
@@ -184,7 +186,7 @@ def process_config(workflow: Workflow, base: Path) -> ProcessConfig:
         overwrite=outputs.overwrite,
         polygons=PolygonOptions(polygons.min_area_ha, polygons.simplify_m, polygons.sieve_pixels)
         if polygons else None,
-        quicklook=outputs.quicklook)
+        quicklook=outputs.quicklook, precision=workflow.precision)
 
 
 def change_options(workflow: Workflow) -> ChangeOptions:

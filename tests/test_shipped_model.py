@@ -86,3 +86,19 @@ def test_tiles_off_the_stride_would_not_match(shipped: TorchModel, client: Clien
     unaligned = TorchModel(shipped.module, shipped.card.model_copy(update={"stride": 1}))
     tiled = tiled_probability(unaligned, client, tmp_path / "unaligned")
     assert np.nanmean(np.abs(tiled - whole)) > 0.01
+
+
+def test_bf16_precision_agrees_with_fp32_on_classes(shipped: TorchModel) -> None:
+    """``--precision bf16`` (autocast to bfloat16) is a speed lever; it must keep the classes."""
+    from geoseg.models.torch_models import load_checkpoint
+
+    ref = resolve_model(f"builtin:{NAME}", "bf16")
+    assert ref.id.endswith("~bf16") and ref.id != resolve_model(f"builtin:{NAME}").id
+    bf16 = load_checkpoint(ref.spec, ref.precision)
+    assert bf16.autocast is not None
+    fp32 = target_probability(shipped, SAMPLE)
+    low = target_probability(bf16, SAMPLE)
+    assert not np.array_equal(fp32, low)  # it really computed in another precision
+    assert ((fp32 >= 0.5) == (low >= 0.5)).mean() >= 0.99
+    with pytest.raises(ModelError, match="precision"):
+        resolve_model(f"builtin:{NAME}", "fp8")

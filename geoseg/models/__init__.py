@@ -10,12 +10,12 @@ loads a model the first time a task needs it and keeps it (keyed by the checkpoi
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 from geoseg.errors import ModelError
-from geoseg.models.base import Model, ModelCard
+from geoseg.models.base import PRECISIONS, Model, ModelCard
 from geoseg.models.spectral import SpectralForestModel
 
 BUILTIN = {"spectral-forest": SpectralForestModel}
@@ -34,18 +34,28 @@ def builtin_names() -> list[str]:
 
 @dataclass(frozen=True)
 class ModelRef:
-    """Which model to run: a built-in name, or a checkpoint path pinned by its sha256."""
+    """Which model to run: a built-in name, or a checkpoint path pinned by its sha256, and the
+    precision a torch model computes at (``PRECISIONS``)."""
 
     spec: str
     sha256: str | None = None
+    precision: str = "auto"
 
     @property
     def id(self) -> str:
-        return self.spec if self.sha256 is None else f"{self.spec}@sha256:{self.sha256[:16]}"
+        pinned = self.spec if self.sha256 is None else f"{self.spec}@sha256:{self.sha256[:16]}"
+        return pinned if self.precision == "auto" else f"{pinned}~{self.precision}"
 
 
-def resolve_model(spec: str) -> ModelRef:
+def resolve_model(spec: str, precision: str = "auto") -> ModelRef:
     """Check a model spec where the user gave it, and pin a checkpoint to its content."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    ref = _resolve(spec)
+    return ref if ref.sha256 is None else replace(ref, precision=precision)
+
+
+def _resolve(spec: str) -> ModelRef:
     if spec in {"spectral", "builtin:spectral"}:
         return ModelRef(DEFAULT_MODEL)
     name = spec.removeprefix("builtin:")
@@ -80,8 +90,8 @@ def load_model(ref: ModelRef, threads: int | None = None) -> Model:
     from geoseg.models.torch_models import load_checkpoint, set_threads
 
     set_threads(threads or os.cpu_count() or 1)
-    return load_checkpoint(ref.spec)
+    return load_checkpoint(ref.spec, ref.precision)
 
 
-__all__ = ["DEFAULT_MODEL", "Model", "ModelCard", "ModelRef", "builtin_names", "load_model",
+__all__ = ["DEFAULT_MODEL", "PRECISIONS", "Model", "ModelCard", "ModelRef", "builtin_names", "load_model",
            "resolve_model", "shipped_models"]

@@ -19,6 +19,12 @@ class Normalisation(BaseModel):
     std: tuple[float, ...]
 
 
+# How a torch model computes: "auto" is float32 on CPU and float16 autocast (AMP) on CUDA; "bf16"
+# is bfloat16 autocast on either (about 2× faster on CPUs with AVX-512 BF16 / AMX, at a small cost
+# in agreement: see benchmarks/model_bound.py); "fp32" never autocasts. Weightless models ignore it.
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 class ModelCard(BaseModel):
     """The JSON card beside a checkpoint (and the description of built-in models).
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from geoseg.errors import ModelError
-from geoseg.models.base import ModelCard, require_bands
+from geoseg.models.base import PRECISIONS, ModelCard, require_bands
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # smp/timm must never wait on a hub
 
@@ -29,11 +29,15 @@ class TorchModel:
     """A torch module behind the ``Model`` interface: normalise, forward, activate, to numpy."""
 
     def __init__(self, module: nn.Module, card: ModelCard, device: torch.device | None = None,
-                 amp: bool = True) -> None:
+                 precision: str = "auto") -> None:
+        if precision not in PRECISIONS:
+            raise ModelError(f"precision {precision!r} is not one of {PRECISIONS}")
         self.card = card
         self.device = device or pick_device()
         self.module = module.to(self.device).eval()
-        self.amp = amp and self.device.type == "cuda"
+        self.autocast = {"bf16": torch.bfloat16,
+                         "auto": torch.float16 if self.device.type == "cuda" else None
+                         }.get(precision)
         norm = card.normalisation
         shape = (1, len(card.bands), 1, 1)
         self._mean = torch.tensor(norm.mean if norm else [0.0] * len(card.bands)).view(shape)
@@ -46,7 +50,8 @@ class TorchModel:
     def predict(self, x: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
         batch = (torch.from_numpy(np.ascontiguousarray(x)) - self._mean) / self._std
         batch = batch.to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=self.autocast,
+                            enabled=self.autocast is not None):
             logits = self.module(batch).float()
         probs = (torch.softmax(logits, dim=1) if self.card.activation == "softmax"
                  else torch.cat([1 - torch.sigmoid(logits), torch.sigmoid(logits)], dim=1))
@@ -98,8 +103,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     raise ModelError(f"{path}: unknown checkpoint type; use .safetensors (or .pt/.pth state dict)")
 
 
-def load_checkpoint(path: str | Path) -> TorchModel:
-    """An smp model from ``path`` and the card beside it."""
+def load_checkpoint(path: str | Path, precision: str = "auto") -> TorchModel:
+    """An smp model from ``path`` and the card beside it, computing at ``precision``."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint not found")
@@ -110,7 +115,7 @@ def load_checkpoint(path: str | Path) -> TorchModel:
     except RuntimeError as exc:
         raise ModelError(f"{path}: weights do not fit {card.architecture}/{card.encoder} "
                          f"({str(exc).splitlines()[0]})") from exc
-    return TorchModel(module, card)
+    return TorchModel(module, card, precision=precision)
 
 
 def save_checkpoint(module: nn.Module, card: ModelCard, path: str | Path, half: bool = False

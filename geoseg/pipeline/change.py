@@ -56,7 +56,7 @@ def change(before: str | Path, after: str | Path, out_dir: str | Path,
     config = replace(config or ProcessConfig(), polygons=None, quicklook=False)
     options = options or ChangeOptions()
     sources = [_one_scene(before), _one_scene(after)]
-    ref = resolve_model(config.model)
+    ref = resolve_model(config.model, config.precision)
     if client is None:
         with connect(scheduler, n_workers) as own:
             return _change(own, sources, Path(out_dir), config, options, ref, progress)
@@ -164,7 +164,7 @@ def change_pairs(scenes: str | Path | list[Path], out_dir: str | Path,
     if client is None:
         with connect(scheduler, n_workers) as own:
             return change_pairs(scenes, out_dir, config, options, client=own, progress=progress)
-    ref = resolve_model(config.model)
+    ref = resolve_model(config.model, config.precision)
     results: list[ChangeResult | tuple[str, str]] = []
     for before, after in pairs:
         name = f"{before.name}__{after.name}"

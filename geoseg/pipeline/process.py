@@ -72,7 +72,7 @@ def process(scenes: str | Path, out_dir: str | Path, config: ProcessConfig | Non
     sources = find_scenes(scenes)
     if not sources:
         raise ConfigError(f"{scenes}: no scenes found (looked for .tif/.tiff files)")
-    ref = ModelRef(f"object:{model.card.name}") if model is not None else resolve_model(config.model)
+    ref = ModelRef(f"object:{model.card.name}") if model is not None else resolve_model(config.model, config.precision)
     out_root = Path(out_dir)
     if client is None:
         with connect(scheduler, n_workers) as own:
