@@ -316,7 +316,7 @@ def evaluate(
 def info(scenes: Annotated[Path, typer.Argument(help="Scene directory, or one scene file.")],
          bands: BandsOpt = None, sensor: SensorOpt = None, scale: ScaleOpt = None,
          offset: OffsetOpt = None) -> None:
-    """Show what geoseg sees in SCENES: bands mapped, grid, dates, CRS, problems."""
+    """Show what geoseg sees in SCENES: bands mapped, grid, dates, CRS, nodata, problems."""
     with one_line_errors():
         found = inspect_scenes(scenes, _scene_options(bands, sensor, scale, offset))
     Console().print(scenes_table(found))

@@ -77,9 +77,21 @@ def scenes_table(found: list[tuple[SceneSource, Scene | SceneError]]) -> Table:
         lines = [f"sensor {scene.sensor or 'unknown'}, date {date}, {len(scene.paths)} file(s)",
                  f"{grid.width}×{grid.height} px of {res_x:.6g}×{res_y:.6g}, {grid.crs.to_string()}",
                  f"bands: {bands}",
+                 f"nodata: {_nodata(scene)}",
                  f"reflectance scale: {scene.scale_source}"]
         table.add_row(scene.name, "\n".join(lines))
     return table
+
+
+def _nodata(scene: Scene) -> str:
+    """The bands' nodata values, once when they share one ("none": every pixel is data, unless
+    outside a band's footprint)."""
+    values = {b.nodata for b in scene.bands}
+    if len(values) == 1:
+        [value] = values
+        return "none" if value is None else f"{value:g}"
+    return ", ".join(f"{b.name} {'none' if b.nodata is None else f'{b.nodata:g}'}"
+                     for b in scene.bands)
 
 
 def change_table(results: list) -> Table:

@@ -1,5 +1,6 @@
 """The ``geoseg`` command, run in-process with Typer's runner (and once as ``python -m geoseg``)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,18 @@ def test_python_dash_m_runs_the_cli() -> None:
     out = subprocess.run([sys.executable, "-m", "geoseg", "--version"], capture_output=True,
                          text=True, check=True)
     assert __version__ in out.stdout
+
+
+def test_shell_completion_completes_commands() -> None:
+    """Typer's completion: the script installs, and the completer answers a partial command."""
+    script = subprocess.run([sys.executable, "-m", "geoseg", "--show-completion", "bash"],
+                            capture_output=True, text=True, check=True)
+    assert "_geoseg_completion" in script.stdout or "complete" in script.stdout
+    env = {**os.environ, "COMP_WORDS": "geoseg pro", "COMP_CWORD": "1",
+           "_GEOSEG_COMPLETE": "complete_bash"}
+    geoseg = Path(sys.executable).parent / "geoseg"
+    answer = subprocess.run([str(geoseg)], capture_output=True, text=True, env=env, check=False)
+    assert answer.stdout.split() == ["process"]
 
 
 def test_process_on_an_embedded_cluster(tmp_path: Path) -> None:
@@ -67,10 +80,13 @@ def test_info_shows_band_mapping_and_problems(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["info", str(SAMPLES)])
     assert ok.exit_code == 0, ok.output
     assert "B4→red" in ok.output and "sentinel2" in ok.output and "SWIR1→swir16" in ok.output
+    assert "EPSG:27700" in ok.output and "nodata: none" in ok.output
+    write_raster(tmp_path / "good.tif", forest_scene(), descriptions=BGRN, nodata=0)
     (tmp_path / "broken.tif").write_bytes(b"garbage")
     bad = runner.invoke(app, ["info", str(tmp_path)])
     assert bad.exit_code == 1
-    assert "cannot read" in bad.output
+    assert "cannot read" in bad.output and "broken" in bad.output
+    assert "nodata: 0" in bad.output  # the good scene beside it is still described
 
 
 def test_vectorize_command_names_the_class_from_the_manifest(sample_run, tmp_path: Path) -> None:
