@@ -20,12 +20,11 @@ from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window
 
 from geoseg.errors import SceneError
 from geoseg.scenes import Scene, grids_overlap
-from geoseg.store import BlockStore, Layer
+from geoseg.store import BlockStore, Layer, read_probability
 from geoseg.tiling import Block
 from geoseg.vectorizing import GroundMeasure, PolygonOptions
 
@@ -102,8 +101,7 @@ def change_block(before: tuple[Scene, str], after: tuple[Scene, str], forest_ban
     """
     probs, known = [], np.ones((int(block.window.height), int(block.window.width)), bool)
     for scene, path in (before, after):
-        with rasterio.open(path) as src:
-            p = src.read(forest_band, window=block.window)
+        p = read_probability(path, forest_band, block.window)
         known &= np.isfinite(p) & quality_mask(scene, block.window)
         probs.append(p)
     classes = change_classes(probs[0], probs[1], known, rule)

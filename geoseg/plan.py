@@ -15,7 +15,7 @@ from geoseg.errors import ConfigError
 from geoseg.models import DEFAULT_MODEL, PRECISIONS, ModelCard, ModelRef
 from geoseg.scenes import Scene, SceneOptions
 from geoseg.stitching import BLEND_MODES
-from geoseg.store import BlockStore, segmentation_layers
+from geoseg.store import PROBABILITY_DTYPES, BlockStore, segmentation_layers
 from geoseg.tiling import Block, Tile, TileGrid
 from geoseg.vectorizing import PolygonOptions
 
@@ -38,12 +38,16 @@ class ProcessConfig:
     polygons: PolygonOptions | None = field(default_factory=PolygonOptions)  # None: no vectors
     quicklook: bool = False  # also write quicklook.png (scene colours, polygons outlined)
     precision: str = "auto"  # torch models: "auto", "fp32" or "bf16" (see models.base.PRECISIONS)
+    probability_dtype: str = "float32"  # or "uint8": a quarter of the bytes (see geoseg.store)
 
     def __post_init__(self) -> None:
         if self.blend not in BLEND_MODES:
             raise ConfigError(f"blend {self.blend!r} is not one of {BLEND_MODES}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision {self.precision!r} is not one of {PRECISIONS}")
+        if self.probability_dtype not in PROBABILITY_DTYPES:
+            raise ConfigError(f"probability dtype {self.probability_dtype!r} is not one of "
+                              f"{PROBABILITY_DTYPES}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size {self.batch_size} must be at least 1")
         if self.max_blocks_in_flight is not None and self.max_blocks_in_flight < 1:
@@ -70,6 +74,7 @@ class ScenePlan:
     blend: str
     out_dir: Path
     fingerprint: str
+    probability_dtype: str = "float32"
 
     @property
     def scene(self) -> Scene:
@@ -78,7 +83,7 @@ class ScenePlan:
     @property
     def store(self) -> BlockStore:
         return BlockStore(self.out_dir / WORK_DIR, self.scene.grid,
-                          segmentation_layers(self.info.card.classes))
+                          segmentation_layers(self.info.card.classes, self.probability_dtype))
 
     @property
     def batches(self) -> list[tuple[Tile, ...]]:
@@ -104,13 +109,14 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
     params = {"model": model.id, "tile_size": tile, "overlap": overlap,
               "polygons": asdict(config.polygons) if config.polygons else None,
               "block_size": config.block_size, "blend": config.blend,
+              "probability_dtype": config.probability_dtype,
               "edge_margin": card.edge_margin, "stride": card.stride, "bands": list(info.bands),
               "scene_options": asdict(config.scene_options), "geoseg": __version__,
               "grid": [grid.crs.to_wkt(), list(grid.transform)[:6], grid.width, grid.height],
               "reflectance": [(b.name, b.scale, b.offset) for b in info.scene.bands]}
     fingerprint = _digest({"inputs": input_fingerprint, "params": params})
     return ScenePlan(info, model, tiling, config.batch_size, config.blend,
-                     out_root / info.scene.name, fingerprint)
+                     out_root / info.scene.name, fingerprint, config.probability_dtype)
 
 
 def input_fingerprint(paths: tuple[str, ...]) -> dict:

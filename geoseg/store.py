@@ -8,7 +8,11 @@ under a temporary name and renamed, so a block that exists is complete. That mak
 which streams it block by block into a temporary file that is renamed onto the final path.
 
 A segmentation's layers (``segmentation_layers``):
-- ``probability``: float32, one band per class, NaN = nodata;
+- ``probability``: one band per class; float32 with NaN = nodata, or (``probability_dtype``
+  "uint8") ``round(p × 254)`` with 255 = nodata and the band scale 1/254 in the file's metadata,
+  which GDAL, QGIS and ``read_probability`` apply. uint8 is a quarter of the bytes and compresses
+  well: writing float32 probabilities was most of a run's serial tail (benchmarks/io_limit.py);
+  the price is a resolution of 0.004;
 - ``classes``: uint8 argmax class index, 255 = nodata.
 """
 
@@ -22,6 +26,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio.windows import Window
 
 from geoseg.errors import OutputError
 from geoseg.grid import Grid
@@ -40,11 +45,39 @@ class Layer:
     nodata: float
     resampling: str
     bands: tuple[str, ...]
+    scale: float = 1.0  # value = stored × scale (metadata of every band)
+
+    def encode(self, data: np.ndarray) -> np.ndarray:
+        """Values (NaN = nodata) as stored: scaled and rounded for integer layers."""
+        if self.scale == 1.0:
+            return data.astype(self.dtype, copy=False)
+        stored = np.full(data.shape, self.nodata, self.dtype)
+        valid = np.isfinite(data)
+        stored[valid] = np.rint(data[valid] / self.scale).astype(self.dtype)
+        return stored
 
 
-def segmentation_layers(class_names: tuple[str, ...]) -> tuple[Layer, Layer]:
-    return (Layer("probability", "float32", float("nan"), "AVERAGE", class_names),
-            Layer("classes", "uint8", CLASS_NODATA, "NEAREST", ("class",)))
+PROBABILITY_DTYPES = ("float32", "uint8")
+PROBABILITY_STEPS = 254  # uint8 probabilities: 0 … 254 for 0 … 1, 255 = nodata
+
+
+def segmentation_layers(class_names: tuple[str, ...], probability_dtype: str = "float32"
+                        ) -> tuple[Layer, Layer]:
+    probability = (Layer("probability", "float32", float("nan"), "AVERAGE", class_names)
+                   if probability_dtype == "float32" else
+                   Layer("probability", "uint8", CLASS_NODATA, "AVERAGE", class_names,
+                         1 / PROBABILITY_STEPS))
+    return probability, Layer("classes", "uint8", CLASS_NODATA, "NEAREST", ("class",))
+
+
+def read_probability(path: str | Path, band: int, window: Window) -> np.ndarray:
+    """One band of a probability raster as float32 values in 0 … 1, NaN where nodata, whichever
+    way it is stored (float32, or integers with a band scale)."""
+    with rasterio.open(path) as src:
+        data = src.read(band, window=window, masked=True)
+        scale, offset = src.scales[band - 1], src.offsets[band - 1]
+    values = data.astype(np.float32).filled(np.nan)
+    return values if (scale, offset) == (1.0, 0.0) else values * np.float32(scale) + offset
 
 
 @dataclass(frozen=True)
@@ -78,7 +111,7 @@ class BlockStore:
         if valid.any():
             classes[valid] = np.argmax(probs[:, valid], axis=0).astype(np.uint8)
         n_valid = int(valid.sum())
-        self.write_layer("probability", block, probs)
+        self.write_layer("probability", block, self.layer("probability").encode(probs))
         self.write_layer("classes", block, classes[None], VALID_PIXELS=n_valid)
         return n_valid
 
@@ -103,6 +136,8 @@ class BlockStore:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data.astype(dtype, copy=False))
             dst.update_tags(**tags)
+            if layer.scale != 1.0:
+                dst.scales = (layer.scale,) * data.shape[0]
         os.replace(tmp, final)
 
     def vrt_xml(self, name: str, blocks: list[Block]) -> str:
@@ -122,7 +157,9 @@ class BlockStore:
             bands.append(
                 f'<VRTRasterBand dataType="{vrt_type}" band="{band}">'
                 f"<Description>{escape(names[band - 1])}</Description>"
-                f"<NoDataValue>{nodata}</NoDataValue>{sources}</VRTRasterBand>")
+                f"<NoDataValue>{nodata}</NoDataValue>"
+                f"{f'<Scale>{layer.scale!r}</Scale>' if layer.scale != 1.0 else ''}"
+                f"{sources}</VRTRasterBand>")
         t = self.grid.transform
         return (f'<VRTDataset rasterXSize="{self.grid.width}" rasterYSize="{self.grid.height}">'
                 f"<SRS>{escape(self.grid.crs.to_wkt())}</SRS>"

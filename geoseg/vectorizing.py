@@ -38,6 +38,7 @@ from scipy import ndimage
 
 from geoseg.errors import ConfigError
 from geoseg.grid import Grid
+from geoseg.store import read_probability
 from geoseg.tiling import Block, TileGrid
 
 CONNECTIVITY = 4
@@ -183,10 +184,9 @@ def read_window(classes_path: Path, probability_path: Path | None, block: Block,
     mask = classes[core] == options.target
     probability = None
     if probability_path is not None:
-        with rasterio.open(probability_path) as src:
-            band = options.probability_band or options.target + 1
-            probability = src.read(band, window=w).astype(np.float64)
-        probability = np.nan_to_num(probability, nan=0.0)
+        band = options.probability_band or options.target + 1
+        probability = np.nan_to_num(read_probability(probability_path, band, w).astype(np.float64),
+                                    nan=0.0)
     return mask, probability
 
 

@@ -46,6 +46,9 @@ class Outputs(_Strict):
                                       description="Polygon options; null for no polygons.")
     quicklook: bool = False
     overwrite: bool = False
+    probability_dtype: Literal["float32", "uint8"] = Field(
+        "float32", description="probability.tif as float32, or uint8 (p × 254, a quarter of the "
+                               "bytes, faster to write).")
 
 
 class Rule(_Strict):
@@ -186,7 +189,8 @@ def process_config(workflow: Workflow, base: Path) -> ProcessConfig:
         overwrite=outputs.overwrite,
         polygons=PolygonOptions(polygons.min_area_ha, polygons.simplify_m, polygons.sieve_pixels)
         if polygons else None,
-        quicklook=outputs.quicklook, precision=workflow.precision)
+        quicklook=outputs.quicklook, precision=workflow.precision,
+        probability_dtype=outputs.probability_dtype)
 
 
 def change_options(workflow: Workflow) -> ChangeOptions:

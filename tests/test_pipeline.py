@@ -73,6 +73,45 @@ def test_probabilities_and_classes_agree(sample_run: tuple[Path, list[SceneResul
     assert 0.05 < (classes == 0).mean() < 0.6  # coast, town and fields are not forest
 
 
+def test_uint8_probabilities_match_float32_within_one_step(client: Client, tmp_path: Path
+                                                           ) -> None:
+    """``probability_dtype="uint8"``: p × 254 rounded, 255 = nodata, the scale in the metadata;
+    read back (``read_probability``) it is the float32 output to half a step, same nodata, same
+    classes and polygons."""
+    import pyogrio
+
+    from geoseg.store import PROBABILITY_STEPS, read_probability
+
+    data = forest_scene(200, 180)
+    data[:, :, :12] = 0  # a nodata collar
+    scene = write_raster(tmp_path / "forest.tif", data, descriptions=BGRN, nodata=0)
+    exact, compact = (process(scene, tmp_path / dtype, ProcessConfig(
+        tile_size=64, overlap=16, block_size=64, probability_dtype=dtype), client=client)[0]
+        for dtype in ("float32", "uint8"))
+    assert compact.status == exact.status == "done", compact.message
+    assert cog_validate(str(compact.outputs["probability"]))[0]
+    with rasterio.open(compact.outputs["probability"]) as src:
+        assert src.dtypes == ("uint8", "uint8") and src.nodata == 255
+        assert src.scales == (1 / PROBABILITY_STEPS,) * 2
+        window = rasterio.windows.Window(0, 0, src.width, src.height)
+        raw = src.read(1)
+    assert raw[raw != 255].max() <= PROBABILITY_STEPS
+    for band in (1, 2):
+        a = read_probability(exact.outputs["probability"], band, window)
+        b = read_probability(compact.outputs["probability"], band, window)
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        assert np.isnan(a[:, :12]).all() and not np.isnan(a[:, 12:]).any()
+        assert np.nanmax(np.abs(a - b)) <= 0.5 / PROBABILITY_STEPS + 1e-6
+    with rasterio.open(exact.outputs["classes"]) as e, \
+            rasterio.open(compact.outputs["classes"]) as c:
+        np.testing.assert_array_equal(e.read(), c.read())
+    polygons = [pyogrio.read_dataframe(r.outputs["polygons"], layer="polygons")
+                for r in (exact, compact)]
+    assert len(polygons[0]) == len(polygons[1]) > 0
+    np.testing.assert_allclose(polygons[0].mean_probability, polygons[1].mean_probability,
+                               atol=0.5 / PROBABILITY_STEPS)
+
+
 def test_manifest_records_inputs_model_parameters_and_counts(
         sample_run: tuple[Path, list[SceneResult]]) -> None:
     out, _ = sample_run
