@@ -12,15 +12,13 @@ from geoseg import __version__
 from geoseg.change import ChangeOptions, LossRule
 from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError
-from geoseg.evaluation import evaluate_raster
-from geoseg.manifest import write_json
 from geoseg.pipeline import change as run_change
 from geoseg.pipeline import change_pairs as run_change_pairs
 from geoseg.pipeline import class_raster_inputs, class_raster_names, run_workflow
+from geoseg.pipeline import evaluate as run_evaluate
 from geoseg.pipeline import process as run_process
 from geoseg.pipeline import vectorize as run_vectorize
 from geoseg.plan import ProcessConfig
-from geoseg.quicklook import write_error_map
 from geoseg.reporting import (
     change_table,
     evaluation_table,
@@ -303,14 +301,8 @@ def evaluate(
     from geoseg.training.labels import labels_from_option
 
     with one_line_errors():
-        names = class_raster_names(classes)
-        reference = labels_from_option(labels, label_column, map_, names)
-        if class_ not in names:
-            raise ConfigError(f"--class {class_!r} is not one of {names}")
-        result = evaluate_raster(classes, reference, names, class_, tolerance)
-        report.mkdir(parents=True, exist_ok=True)
-        write_json(report / "report.json", result)
-        write_error_map(classes, reference, names.index(class_), report / "errors.png")
+        reference = labels_from_option(labels, label_column, map_, class_raster_names(classes))
+        result = run_evaluate(classes, reference, report, class_, tolerance)
     Console().print(evaluation_table(result))
     console.print(f"report → {report / 'report.json'}, {report / 'errors.png'}", highlight=False)
 
