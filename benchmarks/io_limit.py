@@ -24,7 +24,7 @@ as a share of the limit's. Goal: ≥ 0.5.
     python benchmarks/io_limit.py --probability-dtype uint8
     python benchmarks/io_limit.py --size 20000 --rounds 2
 
-Prints a table and writes ``benchmarks/results/io_limit.json``.
+Prints a table and writes ``benchmarks/results/io_limit_<dtype>.json``.
 """
 
 import argparse
@@ -49,7 +49,7 @@ from geoseg.cluster.connect import local_cluster
 from geoseg.store import segmentation_layers
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "io_limit.json"
+RESULTS = HERE / "results" / "io_limit_{dtype}.json"  # one file per probability dtype
 WINDOW = 1024  # geoseg's default output block
 GOAL = 0.5
 RED, NIR = BANDS.index("red"), BANDS.index("nir")
@@ -138,14 +138,15 @@ def main() -> None:
           f"at {ratio:.2f} of the I/O limit (per round: "
           f"{', '.join(f'{r:.2f}' for r in per_round)}); goal ≥ {GOAL}: "
           f"{'met' if ratio >= GOAL else 'NOT met'}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    results = Path(str(RESULTS).format(dtype=dtype))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({
         "size": args.size, "scene": scene.name, "probability_dtype": dtype, "workers": workers,
         "rows": rows,
         "median_seconds": median, "ratio": ratio, "per_round_ratio": per_round, "goal": GOAL,
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "gdal": rasterio.__gdal_version__}}, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(HERE.parent)}")
+    print(f"wrote {results.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":
