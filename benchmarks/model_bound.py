@@ -54,6 +54,7 @@ from rasterio.windows import Window
 
 from geoseg import ProcessConfig, TileGrid, process
 from geoseg.cluster.connect import local_cluster
+from geoseg.inference import predict_whole
 from geoseg.models.base import ModelCard, Normalisation
 from geoseg.models.torch_models import TorchModel, load_checkpoint, pick_device, save_checkpoint
 
@@ -87,8 +88,10 @@ def scene_tiles(scene: Path, model: TorchModel) -> np.ndarray:
         x0, y0 = src.width // 2 - side * TILE // 2, src.height // 2 - side * TILE // 2
         tiles = [src.read(window=Window(x0 + (i % side) * TILE, y0 + (i // side) * TILE,
                                         TILE, TILE)) for i in range(BATCH)]
-    x = torch.from_numpy(np.stack(tiles).astype(np.float32) * SCALE)
-    return ((x - model._mean) / model._std).numpy()
+    norm = model.card.normalisation
+    x = np.stack(tiles).astype(np.float32) * SCALE
+    return ((x - np.reshape(norm.mean, (1, -1, 1, 1))) / np.reshape(norm.std, (1, -1, 1, 1))
+            ).astype(np.float32)
 
 
 # --- the model alone, in worker processes ----------------------------------------------------------
@@ -173,9 +176,7 @@ def trained_model_agreement() -> float:
     for precision in ("fp32", "bf16"):
         model = load_checkpoint(ref.spec, precision)
         x, _ = scene.read(Window(0, 0, scene.grid.width, scene.grid.height), model.card.bands)
-        pad = ((0, 0), (0, -x.shape[1] % STRIDE), (0, -x.shape[2] % STRIDE))
-        probs = model.predict(np.pad(x, pad, mode="reflect")[None], model.card.bands)[0]
-        classes.append(probs[:, :x.shape[1], :x.shape[2]].argmax(0))
+        classes.append(predict_whole(model, x, model.card.bands).argmax(0))
     return float((classes[0] == classes[1]).mean())
 
 

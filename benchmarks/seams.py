@@ -53,6 +53,7 @@ from rasterio.windows import Window
 
 from geoseg import ProcessConfig, TileGrid, find_scenes, open_scene, process, seam_excess
 from geoseg.cluster.connect import local_cluster
+from geoseg.inference import predict_whole
 from geoseg.models.base import ModelCard, Normalisation
 from geoseg.models.torch_models import TorchModel
 
@@ -94,10 +95,7 @@ def random_unet(seed: int, encoder: str, x: np.ndarray) -> TorchModel:
 def whole_image(model: TorchModel, x: np.ndarray) -> np.ndarray:
     """Target-class probability from one pass over the scene, padded by reflection to a multiple
     of 32 at the bottom/right and cropped back."""
-    rows, cols = x.shape[1:]
-    padded = np.pad(x, ((0, 0), (0, -rows % UNET_MULTIPLE), (0, -cols % UNET_MULTIPLE)),
-                    mode="reflect")
-    return model.predict(padded[None], BANDS)[0, TARGET, :rows, :cols]
+    return predict_whole(model, x, BANDS, UNET_MULTIPLE)[TARGET]
 
 
 def tiled(model: TorchModel, client: Client, blend: str, out_dir: Path) -> np.ndarray:

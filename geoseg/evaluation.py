@@ -123,10 +123,10 @@ def evaluate_raster(classes_path: Path, labels: GridLabels, class_names: Sequenc
         grid = Grid(src.crs, src.transform, src.width, src.height)
     n, t = len(class_names), list(class_names).index(target)
     matrix = np.zeros((n, n), np.int64)
-    for block in TileGrid(grid.height, grid.width, 16, 0, window_size).blocks():
-        with rasterio.open(classes_path) as src:
+    with rasterio.open(classes_path) as src:
+        for block in TileGrid(grid.height, grid.width, 16, 0, window_size).blocks():
             predicted = src.read(1, window=block.window)
-        matrix += confusion_matrix(labels.read_grid(grid, block.window), predicted, n)
+            matrix += confusion_matrix(labels.read_grid(grid, block.window), predicted, n)
     report = {"classes": list(class_names), "target": target, "confusion": matrix.tolist(),
               "scores": dict(zip(class_names, class_scores(matrix), strict=True)),
               "area_error": area_error(matrix, t)}

@@ -59,6 +59,16 @@ def pad_to(x: np.ndarray, size: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode)
 
 
+def predict_whole(model: Model, x: np.ndarray, bands: tuple[str, ...], multiple: int = 32
+                  ) -> np.ndarray:
+    """Probabilities ``(classes, h, w)`` from one pass over all of ``x`` ``(bands, h, w)``,
+    padded by reflection at the bottom/right to a multiple of ``multiple`` (a U-Net's sides must
+    be) and cropped back: whole-image inference, the reference tiled output is held to."""
+    rows, cols = x.shape[1:]
+    padded = np.pad(x, ((0, 0), (0, -rows % multiple), (0, -cols % multiple)), mode="reflect")
+    return model.predict(padded[None], bands)[0, :, :rows, :cols]
+
+
 def predict_batch(scene: Scene, tiles: tuple[Tile, ...], model: ModelRef | Model,
                   tile_size: int) -> TileBatch:
     """Read the batch's strip, run the model on its tiles that have data, return probabilities."""

@@ -11,6 +11,7 @@ from rasterio.windows import Window
 
 from geoseg import ProcessConfig, TileGrid, find_scenes, open_scene, process, seam_excess
 from geoseg.errors import ModelError
+from geoseg.inference import predict_whole
 from geoseg.models import load_model, resolve_model, shipped_models
 from geoseg.models.torch_models import TorchModel
 
@@ -24,14 +25,11 @@ def shipped() -> TorchModel:
 
 
 def target_probability(model: TorchModel, path: Path) -> np.ndarray:
-    """Whole-image inference: one pass over the scene, padded by reflection at the bottom/right to
-    a multiple of 32 (what any U-Net needs) and cropped back."""
+    """Whole-image inference of the target class over the scene at ``path``."""
     scene = open_scene(find_scenes(path)[0])
     x, _ = scene.read(Window(0, 0, scene.grid.width, scene.grid.height), model.card.bands)
-    rows, cols = x.shape[1:]
-    padded = np.pad(x, ((0, 0), (0, -rows % 32), (0, -cols % 32)), mode="reflect")
     target = model.card.classes.index(model.card.target_class)
-    return model.predict(padded[None], model.card.bands)[0, target, :rows, :cols]
+    return predict_whole(model, x, model.card.bands)[target]
 
 
 def tiled_probability(model: TorchModel | str, client: Client, out: Path) -> np.ndarray:

@@ -20,8 +20,9 @@ from rasterio.windows import Window
 from geoseg import __version__
 from geoseg.errors import ConfigError
 from geoseg.evaluation import class_scores, confusion_matrix
+from geoseg.inference import predict_whole
 from geoseg.models.base import ModelCard, Normalisation
-from geoseg.models.torch_models import build_smp_module, pick_device, save_checkpoint
+from geoseg.models.torch_models import TorchModel, build_smp_module, pick_device, save_checkpoint
 from geoseg.scenes import Scene
 from geoseg.training.labels import Labels
 from geoseg.training.losses import IGNORE, DiceFocalLoss
@@ -106,20 +107,9 @@ def validate(predict: Callable[[np.ndarray], np.ndarray], bands: tuple[str, ...]
 
 
 def torch_predictor(module: torch.nn.Module, card: ModelCard) -> Callable[[np.ndarray], np.ndarray]:
-    """Class maps from a network, padding by reflection to a multiple of 32 and cropping back."""
-    mean = torch.tensor(card.normalisation.mean).view(1, -1, 1, 1)
-    std = torch.tensor(card.normalisation.std).view(1, -1, 1, 1)
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        rows, cols = x.shape[1:]
-        padded = np.pad(x, ((0, 0), (0, -rows % 32), (0, -cols % 32)), mode="reflect")
-        module.eval()
-        device = next(module.parameters()).device
-        with torch.inference_mode():
-            logits = module(((torch.from_numpy(padded)[None] - mean) / std).to(device))
-        return logits.argmax(1)[0, :rows, :cols].cpu().numpy()
-
-    return predict
+    """Class maps from a network in training, by whole-image inference (``predict_whole``)."""
+    model = TorchModel(module, card, device=next(module.parameters()).device, precision="fp32")
+    return lambda x: predict_whole(model, x, card.bands).argmax(0)
 
 
 def tile_weights(tiles: list[tuple[np.ndarray, np.ndarray]], target: int, balanced: bool
