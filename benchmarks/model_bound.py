@@ -6,15 +6,17 @@ scene's band statistics so activations are realistic, saved as safetensors + car
 overlap 64, batch 8 (the issue's setting).
 
 - **pipeline**: ``geoseg.process`` with that checkpoint, polygons off, on one warm embedded
-  cluster (the machine's default: one single-threaded worker process per core, torch using one
-  thread in each): reading, normalising, inference, blending and writing both COGs, probabilities
+  cluster (the machine's default: one worker process with a thread per core, each task's forward
+  pass single-threaded): reading, normalising, inference, blending and writing both COGs, probabilities
   as uint8 (``--probability-dtype``; float32 probabilities take about twice as long to write, all
   of it in the serial tail after the last tile).
 - **model alone**: the same number of tiles as the pipeline runs (its ``TileGrid``), real tiles of
   the scene already in memory as normalised tensors, forward passes in batches of 8 under
-  ``torch.inference_mode``, nothing else. Timed in two layouts, the faster being the limit: one
-  process with as many torch threads as cores, and one single-threaded process per core splitting
-  the batches (the pipeline's layout).
+  ``torch.inference_mode``, nothing else. Timed in three layouts, the fastest being the limit:
+  one process with as many torch threads as cores, and one single-threaded process per core
+  splitting the batches (the compute of the pipeline's threads), both set up as geoseg sets up its
+  workers (one malloc arena, heap kept: ``torch_models.prepare_process``); and the latter with
+  glibc's defaults, as a plain Python process runs, which shows what that setup gains.
 
 Sides alternate, round by round (pipeline, model, pipeline, ...): these machines throttle under
 sustained load. The ratio is ``model-alone seconds / pipeline seconds`` of the medians, the
@@ -53,10 +55,11 @@ from memory import BANDS, SCALE, ensure, generate_scene, provenance, scene_path
 from rasterio.windows import Window
 
 from geoseg import ProcessConfig, TileGrid, process
-from geoseg.cluster.connect import local_cluster
+from geoseg.cluster.connect import WORKER_ENV, local_cluster
 from geoseg.inference import predict_whole
 from geoseg.models.base import ModelCard, Normalisation
-from geoseg.models.torch_models import TorchModel, load_checkpoint, pick_device, save_checkpoint
+from geoseg.models.torch_models import (TorchModel, load_checkpoint, pick_device,
+                                        prepare_process, save_checkpoint)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "model_bound.json"
@@ -99,7 +102,9 @@ def scene_tiles(scene: Path, model: TorchModel) -> np.ndarray:
 _worker: dict = {}
 
 
-def _init(checkpoint: str, precision: str, threads: int, batch: np.ndarray) -> None:
+def _init(checkpoint: str, precision: str, threads: int, batch: np.ndarray, tuned: bool) -> None:
+    if tuned:
+        prepare_process(threads)
     torch.set_num_threads(threads)
     model = load_checkpoint(checkpoint, precision)
     _worker.update(model=model, batch=torch.from_numpy(batch).to(model.device))
@@ -118,14 +123,29 @@ def _forward(n_batches: int) -> float:
 
 
 class ModelAlone:
-    """``processes`` workers with ``threads`` torch threads each, the model loaded and warm."""
+    """``processes`` workers with ``threads`` torch threads each, the model loaded and warm.
+
+    ``tuned``: the process is set up as geoseg sets up its workers (one malloc arena, heap kept:
+    ``torch_models.prepare_process``); otherwise glibc's defaults, as in a plain Python process.
+    """
 
     def __init__(self, checkpoint: Path, precision: str, processes: int, threads: int,
-                 batch: np.ndarray) -> None:
+                 batch: np.ndarray, tuned: bool = True) -> None:
         self.processes = processes
-        self.pool = multiprocessing.get_context("spawn").Pool(
-            processes, _init, (str(checkpoint), precision, threads, batch))
-        self.pool.map(_forward, [1] * processes)  # load and warm up every worker
+        # Dask's nanny copies its worker environment into this process's environment: start
+        # the pool from a plain one, plus what geoseg gives its workers when ``tuned``.
+        environ = dict(os.environ)
+        for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX"):
+            os.environ.pop(name, None)
+        if tuned:
+            os.environ["MALLOC_ARENA_MAX"] = WORKER_ENV["MALLOC_ARENA_MAX"]
+        try:
+            self.pool = multiprocessing.get_context("spawn").Pool(
+                processes, _init, (str(checkpoint), precision, threads, batch, tuned))
+            self.pool.map(_forward, [1] * processes)  # load and warm up every worker
+        finally:
+            os.environ.clear()
+            os.environ.update(environ)
 
     def seconds(self, n_tiles: int) -> float:
         n_batches = -(-n_tiles // BATCH)
@@ -189,7 +209,9 @@ def measure(precision: str, args: argparse.Namespace, scene: Path, checkpoint: P
                if device.type == "cuda" else
                {f"1 process x {cores} threads": ModelAlone(checkpoint, precision, 1, cores, batch),
                 f"{cores} processes x 1 thread": ModelAlone(checkpoint, precision, cores, 1,
-                                                            batch)})
+                                                            batch),
+                f"{cores} processes x 1 thread, glibc defaults": ModelAlone(
+                    checkpoint, precision, cores, 1, batch, tuned=False)})
     rows = []
     try:
         for round_ in range(args.rounds):
@@ -203,7 +225,7 @@ def measure(precision: str, args: argparse.Namespace, scene: Path, checkpoint: P
                 rows.append({"round": round_ + 1, "side": f"model alone, {name}",
                              "seconds": alone.seconds(n_tiles)})
             for row in rows[-1 - len(layouts):]:
-                print(f"{precision:5s} round {row['round']}  {row['side']:34s} "
+                print(f"{precision:5s} round {row['round']}  {row['side']:48s} "
                       f"{row['seconds']:7.1f} s  {n_tiles * TILE**2 / row['seconds'] / 1e6:5.2f} "
                       f"Mpx/s of tiles", flush=True)
     finally:

@@ -1,6 +1,10 @@
 """Models: the spectral model's thresholds, smp checkpoints through safetensors, unsafe pickles refused."""
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +16,7 @@ from distributed import Client
 from rasterio.windows import Window
 
 from geoseg import ProcessConfig, process
+from geoseg.cluster.connect import THREADS_PER_PROCESS, local_cluster
 from geoseg.errors import ModelError
 from geoseg.models import DEFAULT_MODEL, ModelRef, load_model, resolve_model
 from geoseg.models.base import ModelCard
@@ -157,3 +162,50 @@ def test_invalid_card_is_refused(tmp_path: Path) -> None:
 def test_load_model_caches_per_process() -> None:
     ref = ModelRef(DEFAULT_MODEL)
     assert load_model(ref) is load_model(ref)
+
+
+def test_prepare_process_keeps_large_allocations_off_mmap() -> None:
+    """Under Dask's ``MALLOC_TRIM_THRESHOLD_`` a 64 MiB array is a fresh mmap of its own (page
+    faults on every batch) until ``prepare_process`` turns glibc's mmap use off."""
+    code = textwrap.dedent("""
+        import ctypes
+        import numpy as np
+        from geoseg.models.torch_models import prepare_process
+
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in (
+                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                "uordblks", "fordblks", "keepcost")]
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+
+        def mapped_mib_with_a_64_mib_array():
+            array = np.ones(64 << 20, np.uint8)
+            return libc.mallinfo2().hblkhd >> 20
+
+        before = mapped_mib_with_a_64_mib_array()
+        prepare_process(1)
+        print(before, mapped_mib_with_a_64_mib_array())
+        """)
+    env = os.environ | {"MALLOC_TRIM_THRESHOLD_": "65536"}
+    before, after = map(int, subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                            capture_output=True, text=True).stdout.split())
+    assert before >= 64
+    assert after < 64
+
+
+def test_embedded_cluster_shares_one_process_and_runs_torch_per_thread(
+        tmp_path: Path, crop_256: Path) -> None:
+    """The default local cluster: a thread per core in as few processes as allowed (one model
+    copy each), one torch thread per task thread, one malloc arena."""
+    checkpoint = save_checkpoint(unet(), unet_card(), tmp_path / "model" / "unet.safetensors")
+    cores = os.cpu_count() or 1
+    with local_cluster() as cluster, Client(cluster) as client:
+        assert sum(client.nthreads().values()) == cores
+        assert len(client.nthreads()) == -(-cores // THREADS_PER_PROCESS)
+        [result] = process(crop_256, tmp_path / "out", ProcessConfig(model=str(checkpoint)),
+                           client=client)
+        assert result.status == "done", result.message
+        state = client.run(lambda: (torch.get_num_threads(), os.environ.get("MALLOC_ARENA_MAX")))
+    assert set(state.values()) == {(1, "1")}

@@ -10,6 +10,7 @@ loads a model the first time a task needs it and keeps it (keyed by the checkpoi
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -82,14 +83,23 @@ def pinned(path: Path) -> ModelRef:
     return ModelRef(str(path.resolve()), digest.hexdigest())
 
 
-@lru_cache(maxsize=4)
+_loading = threading.Lock()  # a worker's threads ask for the model at once: load it once
+
+
 def load_model(ref: ModelRef, threads: int | None = None) -> Model:
-    """The model ``ref`` names, loaded once per process and ``threads`` (per worker)."""
+    """The model ``ref`` names, loaded once per process; a torch model computes with ``threads``
+    threads (default: all cores)."""
+    with _loading:
+        return _load_model(ref, threads)
+
+
+@lru_cache(maxsize=4)
+def _load_model(ref: ModelRef, threads: int | None) -> Model:
     if ref.spec.startswith("builtin:"):
         return BUILTIN[ref.spec.removeprefix("builtin:")]()
-    from geoseg.models.torch_models import load_checkpoint, set_threads
+    from geoseg.models.torch_models import load_checkpoint, prepare_process
 
-    set_threads(threads or os.cpu_count() or 1)
+    prepare_process(threads or os.cpu_count() or 1)
     return load_checkpoint(ref.spec, ref.precision)
 
 

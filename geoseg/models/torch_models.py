@@ -6,6 +6,8 @@ with ``torch.load(weights_only=True)``, which refuses pickled code objects. Noth
 encoders are built with ``encoder_weights=None`` and filled from the checkpoint.
 """
 
+import contextlib
+import ctypes
 import os
 import pickle
 from pathlib import Path
@@ -134,7 +136,25 @@ def save_checkpoint(module: nn.Module, card: ModelCard, path: str | Path, half: 
     return path
 
 
-def set_threads(threads: int) -> None:
-    """Give torch the worker's share of cores so Dask workers don't oversubscribe the machine."""
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters
+
+
+def prepare_process(threads: int) -> None:
+    """Set this process up to run networks: ``threads`` torch threads, and a heap that keeps the
+    memory of freed activations for the next batch.
+
+    glibc hands every allocation above its mmap threshold (32 MiB at most; 128 KiB in a Dask
+    worker, whose ``MALLOC_TRIM_THRESHOLD_`` pins it there) to a fresh ``mmap`` and unmaps it on
+    free, so each forward pass page-faults its activations in again: a U-Net/ResNet-34 took
+    ~270,000 page faults per batch of 8 tiles of 256² in a Dask worker. With mmap off and the top
+    of the heap kept (up to 1 GiB: two threads' batches outgrew 256 MiB), it ran 1.3× faster
+    (fp32; 1.1–1.2× bf16) at the same peak memory, when the process has one malloc arena
+    (``MALLOC_ARENA_MAX=1``, set for the embedded cluster's workers: a thread's own arena kept
+    unmapping). Memory-heavy tasks still hand their freed heap back (``tasks.release_memory``).
+    """
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_MAX, 0)
+        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
