@@ -58,8 +58,13 @@ from geoseg import ProcessConfig, TileGrid, process
 from geoseg.cluster.connect import WORKER_ENV, local_cluster
 from geoseg.inference import predict_whole
 from geoseg.models.base import ModelCard, Normalisation
-from geoseg.models.torch_models import (TorchModel, load_checkpoint, pick_device,
-                                        prepare_process, save_checkpoint)
+from geoseg.models.torch_models import (
+    TorchModel,
+    load_checkpoint,
+    pick_device,
+    prepare_process,
+    save_checkpoint,
+)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "model_bound.json"

@@ -71,7 +71,8 @@ SieveOpt = Annotated[int, typer.Option(
     help="Merge patches smaller than this many pixels into their neighbours first (0: off).")]
 SchedulerOpt = Annotated[str | None, typer.Option(
     help="Dask scheduler address (tcp://host:8786); default: an embedded local cluster.")]
-WorkersOpt = Annotated[int | None, typer.Option(help="Local cluster worker processes.")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    help="Local cluster worker processes, sharing the cores (default: one per 8 cores).")]
 PrecisionOpt = Annotated[str, typer.Option(
     help="Torch models: auto (fp32 on CPU, AMP on GPU), fp32, or bf16 (faster on recent CPUs).")]
 

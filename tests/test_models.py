@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 import rasterio
@@ -198,7 +199,7 @@ def test_prepare_process_keeps_large_allocations_off_mmap() -> None:
 def test_embedded_cluster_shares_one_process_and_runs_torch_per_thread(
         tmp_path: Path, crop_256: Path) -> None:
     """The default local cluster: a thread per core in as few processes as allowed (one model
-    copy each), one torch thread per task thread, one malloc arena."""
+    copy each), one torch thread per task thread, one malloc arena, no stack sampling."""
     checkpoint = save_checkpoint(unet(), unet_card(), tmp_path / "model" / "unet.safetensors")
     cores = os.cpu_count() or 1
     with local_cluster() as cluster, Client(cluster) as client:
@@ -207,5 +208,6 @@ def test_embedded_cluster_shares_one_process_and_runs_torch_per_thread(
         [result] = process(crop_256, tmp_path / "out", ProcessConfig(model=str(checkpoint)),
                            client=client)
         assert result.status == "done", result.message
-        state = client.run(lambda: (torch.get_num_threads(), os.environ.get("MALLOC_ARENA_MAX")))
-    assert set(state.values()) == {(1, "1")}
+        state = client.run(lambda: (torch.get_num_threads(), os.environ.get("MALLOC_ARENA_MAX"),
+                                    dask.config.get("distributed.worker.profile.enabled")))
+    assert set(state.values()) == {(1, "1", False)}
