@@ -109,8 +109,9 @@ _worker: dict = {}
 
 def _init(checkpoint: str, precision: str, threads: int, batch: np.ndarray, tuned: bool) -> None:
     if tuned:
-        prepare_process(threads)
-    torch.set_num_threads(threads)
+        prepare_process(threads)  # torch threads and the heap, as geoseg's workers
+    else:
+        torch.set_num_threads(threads)
     model = load_checkpoint(checkpoint, precision)
     _worker.update(model=model, batch=torch.from_numpy(batch).to(model.device))
 

@@ -1,5 +1,8 @@
 """Wall time of one workflow with 1 and with 2 local worker processes, alternating the two sides.
 
+The processes share the machine's cores (``--workers 1``: one process with a thread per core, the
+default on up to 8 cores; ``--workers 2``: the cores split between two).
+
 Each run is ``geoseg run`` in its own process (embedded cluster, fresh outputs, overwrite on), so
 cluster start-up is included, as a user sees it. Prints each time, the medians and their ratio.
 

@@ -7,8 +7,6 @@
 - ``vectorize_window``, ``merge_polygon_row``, ``write_polygons``: class raster → GeoPackage.
 """
 
-import contextlib
-import ctypes
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import ParamSpec, TypeVar
 
 import pyogrio
 
-from geoseg import inference, vectorizing
+from geoseg import heap, inference, vectorizing
 from geoseg.errors import GeosegError
 from geoseg.geopackage import write_geopackage
 from geoseg.grid import Grid
@@ -52,15 +50,17 @@ def portable_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 predict_batch = portable_errors(inference.predict_batch)
+
+
 def released(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run ``fn``, then hand its freed heap back to the system (see ``release_memory``)."""
+    """Run ``fn``, then hand its freed heap back to the system (``heap.release``)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         finally:
-            release_memory()
+            heap.release()
 
     return wrapper
 
@@ -90,13 +90,6 @@ def stitch_block(plan: ScenePlan, block: Block, batches: list[TileBatch]) -> int
 @released
 def assemble_layer(plan: ScenePlan, layer: str, final: Path, threads: int = 1) -> Path:
     return plan.store.assemble(layer, plan.tiling.blocks(), final, threads)
-
-
-def release_memory() -> None:
-    """Hand freed heap back to the system (glibc keeps it otherwise: a worker that wrote a COG
-    stayed ~250 MB larger for the rest of a run). A no-op where glibc is not the C library."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @portable_errors

@@ -20,6 +20,7 @@ import rasterio
 import shapely
 from distributed import Client, get_task_stream
 
+from geoseg.cluster.connect import cluster_shape
 from geoseg.geopackage import LAYER
 from geoseg.pipeline import run_workflow
 from geoseg.plan import WORK_DIR
@@ -27,6 +28,16 @@ from geoseg.plan import WORK_DIR
 from .conftest import BGRN, forest_scene, write_raster
 
 DASK = [sys.executable, "-m", "dask"]
+
+
+@pytest.mark.parametrize(("cores", "n_workers", "threads", "shape"), [
+    (1, None, None, (1, 1)), (2, None, None, (1, 2)), (8, None, None, (1, 8)),
+    (9, None, None, (2, 5)), (16, None, None, (2, 8)), (64, None, None, (8, 8)),
+    (2, 2, None, (2, 1)), (8, 3, None, (3, 3)), (2, 4, None, (4, 1)), (8, None, 2, (4, 2)),
+])
+def test_cluster_shape_gives_every_core_a_thread(cores: int, n_workers: int | None,
+                                                 threads: int | None, shape: tuple) -> None:
+    assert cluster_shape(cores, n_workers, threads) == shape
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,7 @@ def test_constant_tiles_blend_to_the_constant_everywhere() -> None:
     tiles = _tiles_with(grid, lambda t: 0.25)
     for block in grid.blocks():
         out = blend_block(block.window, tiles, 2, 16, 4)
+        assert out.dtype == np.float32
         np.testing.assert_allclose(out, 0.25, atol=1e-7)
 
 

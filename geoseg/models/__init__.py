@@ -9,7 +9,6 @@ loads a model the first time a task needs it and keeps it (keyed by the checkpoi
 """
 
 import hashlib
-import os
 import threading
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -87,19 +86,26 @@ _loading = threading.Lock()  # a worker's threads ask for the model at once: loa
 
 
 def load_model(ref: ModelRef, threads: int | None = None) -> Model:
-    """The model ``ref`` names, loaded once per process; a torch model computes with ``threads``
-    threads (default: all cores)."""
+    """The model ``ref`` names, loaded once per process.
+
+    ``threads``: set this process up to run a torch model on that many threads per task (Dask
+    workers: ``torch_models.prepare_process``, which also tunes the heap); None leaves the
+    process as it is.
+    """
     with _loading:
-        return _load_model(ref, threads)
+        if threads is not None and not ref.spec.startswith("builtin:"):
+            from geoseg.models.torch_models import prepare_process
+
+            prepare_process(threads)
+        return _load_model(ref)
 
 
 @lru_cache(maxsize=4)
-def _load_model(ref: ModelRef, threads: int | None) -> Model:
+def _load_model(ref: ModelRef) -> Model:
     if ref.spec.startswith("builtin:"):
         return BUILTIN[ref.spec.removeprefix("builtin:")]()
-    from geoseg.models.torch_models import load_checkpoint, prepare_process
+    from geoseg.models.torch_models import load_checkpoint
 
-    prepare_process(threads or os.cpu_count() or 1)
     return load_checkpoint(ref.spec, ref.precision)
 
 
