@@ -7,7 +7,8 @@ overlap 64, batch 8 (the issue's setting).
 
 - **pipeline**: ``geoseg.process`` with that checkpoint, polygons off, on one warm embedded
   cluster (the machine's default: one worker process with a thread per core, each task's forward
-  pass single-threaded): reading, normalising, inference, blending and writing both COGs, probabilities
+  pass single-threaded): reading, normalising, inference, blending and writing both COGs,
+  probabilities
   as uint8 (``--probability-dtype``; float32 probabilities take about twice as long to write, all
   of it in the serial tail after the last tile).
 - **model alone**: the same number of tiles as the pipeline runs (its ``TileGrid``), real tiles of

@@ -65,7 +65,8 @@ class Change(_Strict):
 
 
 class Resources(_Strict):
-    workers: int | None = Field(None, ge=1, description="Local cluster worker processes, sharing the cores (default: one per 8 cores).")
+    workers: int | None = Field(None, ge=1, description=(
+        "Local cluster worker processes, sharing the cores (default: one per 8 cores)."))
 
 
 class Workflow(_Strict):

@@ -11,7 +11,7 @@ loads a model the first time a task needs it and keeps it (keyed by the checkpoi
 import hashlib
 import threading
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from geoseg.errors import ModelError
@@ -94,10 +94,16 @@ def load_model(ref: ModelRef, threads: int | None = None) -> Model:
     """
     with _loading:
         if threads is not None and not ref.spec.startswith("builtin:"):
-            from geoseg.models.torch_models import prepare_process
-
-            prepare_process(threads)
+            _prepare_process(threads)
         return _load_model(ref)
+
+
+@cache
+def _prepare_process(threads: int) -> None:
+    """``torch_models.prepare_process``, once per process (not on every task's call)."""
+    from geoseg.models.torch_models import prepare_process
+
+    prepare_process(threads)
 
 
 @lru_cache(maxsize=4)
