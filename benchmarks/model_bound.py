@@ -7,13 +7,12 @@ overlap 64, batch 8 (the issue's setting).
 
 - **pipeline**: ``geoseg.process`` with that checkpoint, polygons off, on one warm embedded
   cluster (the machine's default: one worker process with a thread per core, each task's forward
-  pass single-threaded): reading, normalising, inference, blending and writing both COGs,
-  probabilities
-  as uint8 (``--probability-dtype``; float32 probabilities take about twice as long to write, all
+  pass single-threaded, in passes of ``CPU_FORWARD_TILES`` tiles): reading, normalising,
+  inference, blending and writing both COGs, probabilities as uint8 (``--probability-dtype``; float32 probabilities take about twice as long to write, all
   of it in the serial tail after the last tile).
 - **model alone**: the same number of tiles as the pipeline runs (its ``TileGrid``), real tiles of
-  the scene already in memory as normalised tensors, forward passes in batches of 8 under
-  ``torch.inference_mode``, nothing else. Timed in three layouts, the fastest being the limit:
+  the scene already in memory, ``TorchModel.forward`` (normalise, network on channels_last
+  tensors, softmax) over whole batches of 8, nothing else. Timed in three layouts, the fastest being the limit:
   one process with as many torch threads as cores, and one single-threaded process per core
   splitting the batches (the compute of the pipeline's threads), both set up as geoseg sets up its
   workers (one malloc arena, heap kept: ``torch_models.prepare_process``); and the latter with
@@ -23,7 +22,8 @@ Sides alternate, round by round (pipeline, model, pipeline, ...): these machines
 sustained load. The ratio is ``model-alone seconds / pipeline seconds`` of the medians, the
 pipeline's throughput as a share of the model's. Goal: ≥ 0.95 on CPU.
 
-``--precision bf16`` runs both sides under bfloat16 autocast as well (``geoseg process
+On a CPU without native bfloat16 (AVX-512 BF16 or AMX) bf16 is skipped: torch emulates it there,
+many times slower than fp32. ``--precision bf16`` runs both sides under bfloat16 autocast as well (``geoseg process
 --precision bf16``), and reports the speed-up over fp32 and the share of pixels whose class
 agrees with the fp32 pipeline's output (goal ≥ 99 %) — for the random network above, whose
 outputs sit near 0.5 where any rounding flips a class, and for the trained model shipped with
@@ -60,7 +60,7 @@ from geoseg.cluster.connect import WORKER_ENV, local_cluster
 from geoseg.inference import predict_whole
 from geoseg.models.base import ModelCard, Normalisation
 from geoseg.models.torch_models import (
-    TorchModel,
+    cpu_has_bf16,
     load_checkpoint,
     pick_device,
     prepare_process,
@@ -90,17 +90,14 @@ def make_checkpoint(scene: Path, folder: Path) -> Path:
     return save_checkpoint(module, card, folder / "model.safetensors")
 
 
-def scene_tiles(scene: Path, model: TorchModel) -> np.ndarray:
-    """One batch of real, normalised tiles from the middle of the scene."""
+def scene_tiles(scene: Path) -> np.ndarray:
+    """One batch of real tiles (reflectance) from the middle of the scene."""
     with rasterio.open(scene) as src:
         side = int(np.ceil(np.sqrt(BATCH)))
         x0, y0 = src.width // 2 - side * TILE // 2, src.height // 2 - side * TILE // 2
         tiles = [src.read(window=Window(x0 + (i % side) * TILE, y0 + (i // side) * TILE,
                                         TILE, TILE)) for i in range(BATCH)]
-    norm = model.card.normalisation
-    x = np.stack(tiles).astype(np.float32) * SCALE
-    return ((x - np.reshape(norm.mean, (1, -1, 1, 1))) / np.reshape(norm.std, (1, -1, 1, 1))
-            ).astype(np.float32)
+    return np.stack(tiles).astype(np.float32) * SCALE
 
 
 # --- the model alone, in worker processes ----------------------------------------------------------
@@ -114,16 +111,16 @@ def _init(checkpoint: str, precision: str, threads: int, batch: np.ndarray, tune
     else:
         torch.set_num_threads(threads)
     model = load_checkpoint(checkpoint, precision)
-    _worker.update(model=model, batch=torch.from_numpy(batch).to(model.device))
+    _worker.update(model=model, batch=torch.from_numpy(batch))
 
 
 def _forward(n_batches: int) -> float:
+    """``n_batches`` passes of the whole batch through ``TorchModel.forward`` (normalise,
+    network, softmax): the pipeline's own forward pass, at its fastest batch."""
     model, batch = _worker["model"], _worker["batch"]
     start = time.perf_counter()
-    with torch.inference_mode(), torch.autocast(model.device.type, dtype=model.autocast,
-                                                enabled=model.autocast is not None):
-        for _ in range(n_batches):
-            model.module(batch)
+    for _ in range(n_batches):
+        model.forward(batch)
     if model.device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
@@ -211,7 +208,7 @@ def measure(precision: str, args: argparse.Namespace, scene: Path, checkpoint: P
             n_tiles: int, client: Client, work: Path) -> dict:
     cores = os.cpu_count() or 1
     device = pick_device()
-    batch = scene_tiles(scene, load_checkpoint(checkpoint, precision))
+    batch = scene_tiles(scene)
     layouts = ({"1 process x all threads": ModelAlone(checkpoint, precision, 1, cores, batch)}
                if device.type == "cuda" else
                {f"1 process x {cores} threads": ModelAlone(checkpoint, precision, 1, cores, batch),
@@ -259,6 +256,12 @@ def main() -> None:
     print(f"scene: {provenance(scene, made)}; device: {pick_device()}")
     n_tiles = TileGrid(args.size, args.size, TILE, OVERLAP, align=STRIDE).n_tiles
     precisions = ("fp32", "bf16") if args.precision == "both" else (args.precision,)
+    if "bf16" in precisions and pick_device().type == "cpu" and not cpu_has_bf16():
+        print(f"bf16 skipped: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no "
+              "native bfloat16 (AVX-512 BF16 or AMX); torch would emulate it many times slower")
+        precisions = tuple(p for p in precisions if p != "bf16")
+        if not precisions:
+            return
     with (tempfile.TemporaryDirectory(dir=HERE / "data") as work,
           local_cluster() as cluster, Client(cluster) as client):
         checkpoint = make_checkpoint(scene, Path(work))
@@ -278,6 +281,8 @@ def main() -> None:
                "batch": BATCH, "runs": runs,
                "machine": {"cpus": os.cpu_count(), "torch": torch.__version__,
                            "processor": platform.processor() or platform.machine(),
+                           "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                           "native_bf16": cpu_has_bf16(),
                            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available()
                            else None}}
     if agreement is not None:

@@ -696,8 +696,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from geoseg import __version__
+    from geoseg.models.torch_models import cpu_has_bf16
 
     gpu = torch.cuda.is_available()
+    precisions = ["fp32", "bf16"] if gpu or cpu_has_bf16() else ["fp32"]
+    if "bf16" not in precisions:
+        print(f"geoseg bf16 skipped: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no "
+              "native bfloat16 (AVX-512 BF16 or AMX); torch would emulate it many times slower")
+        options.big_precision = "fp32"
     sizes = sorted(set(options.sizes))
     python = ensure_peer_venv(options.peer_spec)
     DRIVER.write_text(DRIVER_SOURCE)
@@ -719,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         compared = reuse_earlier(record, sizes, keep_big=options.no_big)
     started = time.perf_counter()
     for size in sizes:
-        names = ["geoai fp32", "geoseg fp32", "geoseg bf16"]
+        names = ["geoai fp32", *(f"geoseg {p}" for p in precisions)]
         repeats = options.large_repeats if size == sizes[-1] else options.repeats
         first = 1 + max((r["repeat"] for r in record["runs"] if r["size"] == size), default=-1)
         print(f"\n{size}² ({repeats} repeats, alternating)", flush=True)

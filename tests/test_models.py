@@ -24,7 +24,13 @@ from geoseg.errors import ModelError
 from geoseg.models import DEFAULT_MODEL, ModelRef, load_model, resolve_model
 from geoseg.models.base import ModelCard
 from geoseg.models.spectral import SpectralForestModel
-from geoseg.models.torch_models import card_path, load_checkpoint, save_checkpoint
+from geoseg.models.torch_models import (
+    CPU_FORWARD_TILES,
+    TorchModel,
+    card_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from geoseg.scenes import find_scenes, open_scene
 
 from .conftest import S2_SAMPLE, write_raster
@@ -114,6 +120,30 @@ def test_checkpoint_roundtrip_gives_the_models_own_probabilities(
     np.testing.assert_allclose(tiled, expected, atol=1e-5)
     manifest = json.loads((result.outputs["probability"].parent / "manifest.json").read_text())
     assert manifest["model"]["id"].startswith(str(checkpoint.resolve()) + "@sha256:")
+
+
+def test_cpu_forward_passes_of_a_few_tiles_equal_one_pass_over_the_batch() -> None:
+    """A batch split into passes of ``forward_tiles`` (bounded activations on a CPU), on
+    channels_last weights, gives the probabilities of the network run on the whole batch."""
+    torch.manual_seed(0)
+    module = unet()
+    x = np.random.default_rng(0).uniform(0, 0.4, (5, len(BANDS), 64, 64)).astype(np.float32)
+    norm = unet_card().normalisation
+    shape = (1, -1, 1, 1)
+    normalised = (x - np.reshape(norm.mean, shape)) / np.reshape(norm.std, shape)
+    with torch.inference_mode():
+        expected = torch.softmax(module.eval()(torch.from_numpy(normalised.astype(np.float32))),
+                                 dim=1).numpy()
+    model = TorchModel(module, unet_card(), device=torch.device("cpu"), forward_tiles=2)
+    assert all(p.is_contiguous(memory_format=torch.channels_last)
+               for p in model.module.parameters() if p.dim() == 4)
+    split = model.predict(x, BANDS)
+    assert split.shape == expected.shape and split.dtype == np.float32
+    np.testing.assert_allclose(split, expected, atol=1e-4)
+    whole = TorchModel(module, unet_card(), device=torch.device("cpu"), forward_tiles=5)
+    np.testing.assert_allclose(split, whole.predict(x, BANDS), atol=1e-4)
+    assert TorchModel(module, unet_card(), device=torch.device("cpu")).forward_tiles == \
+        CPU_FORWARD_TILES
 
 
 def test_plain_state_dict_pt_loads_weights_only(tmp_path: Path) -> None:
