@@ -8,12 +8,13 @@ overlap 64, batch 8 (the issue's setting).
 - **pipeline**: ``geoseg.process`` with that checkpoint, polygons off, on one warm embedded
   cluster (the machine's default: one worker process with a thread per core, each task's forward
   pass single-threaded, in passes of ``CPU_FORWARD_TILES`` tiles): reading, normalising,
-  inference, blending and writing both COGs, probabilities as uint8 (``--probability-dtype``; float32 probabilities take about twice as long to write, all
-  of it in the serial tail after the last tile).
+  inference, blending and writing both COGs, probabilities as uint8 (``--probability-dtype``;
+  float32 probabilities take about twice as long to write, all of it in the serial tail after
+  the last tile).
 - **model alone**: the same number of tiles as the pipeline runs (its ``TileGrid``), real tiles of
-  the scene already in memory, ``TorchModel.forward`` (normalise, network on channels_last
-  tensors, softmax) over whole batches of 8, nothing else. Timed in three layouts, the fastest being the limit:
-  one process with as many torch threads as cores, and one single-threaded process per core
+  the scene already in memory, ``TorchModel.forward`` (normalise, network on channels_last tensors,
+  softmax) over whole batches of 8, nothing else. Timed in three layouts, the fastest being the
+  limit: one process with as many torch threads as cores, and one single-threaded process per core
   splitting the batches (the compute of the pipeline's threads), both set up as geoseg sets up its
   workers (one malloc arena, heap kept: ``torch_models.prepare_process``); and the latter with
   glibc's defaults, as a plain Python process runs, which shows what that setup gains.
@@ -23,12 +24,12 @@ sustained load. The ratio is ``model-alone seconds / pipeline seconds`` of the m
 pipeline's throughput as a share of the model's. Goal: ≥ 0.95 on CPU.
 
 On a CPU without native bfloat16 (AVX-512 BF16 or AMX) bf16 is skipped: torch emulates it there,
-many times slower than fp32. ``--precision bf16`` runs both sides under bfloat16 autocast as well (``geoseg process
---precision bf16``), and reports the speed-up over fp32 and the share of pixels whose class
-agrees with the fp32 pipeline's output (goal ≥ 99 %) — for the random network above, whose
-outputs sit near 0.5 where any rounding flips a class, and for the trained model shipped with
-geoseg on the Sentinel-2 sample (whole image), which is what the goal is about. On a machine with CUDA the same runs use the
-GPU ("auto" is then float16 autocast).
+many times slower than fp32. ``--precision bf16`` runs both sides under bfloat16 autocast as well
+(``geoseg process --precision bf16``), and reports the speed-up over fp32 and the share of pixels
+whose class agrees with the fp32 pipeline's output (goal ≥ 99 %) — for the random network above,
+whose outputs sit near 0.5 where any rounding flips a class, and for the trained model shipped with
+geoseg on the Sentinel-2 sample (whole image), which is what the goal is about. On a machine with
+CUDA the same runs use the GPU ("auto" is then float16 autocast).
 
     python benchmarks/model_bound.py                       # fp32 and bf16, 3 rounds, 3,072²
     python benchmarks/model_bound.py --precision fp32 --size 4096 --rounds 2
@@ -60,6 +61,7 @@ from geoseg.cluster.connect import WORKER_ENV, local_cluster
 from geoseg.inference import predict_whole
 from geoseg.models.base import ModelCard, Normalisation
 from geoseg.models.torch_models import (
+    bf16_emulated,
     cpu_has_bf16,
     load_checkpoint,
     pick_device,
@@ -256,9 +258,8 @@ def main() -> None:
     print(f"scene: {provenance(scene, made)}; device: {pick_device()}")
     n_tiles = TileGrid(args.size, args.size, TILE, OVERLAP, align=STRIDE).n_tiles
     precisions = ("fp32", "bf16") if args.precision == "both" else (args.precision,)
-    if "bf16" in precisions and pick_device().type == "cpu" and not cpu_has_bf16():
-        print(f"bf16 skipped: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no "
-              "native bfloat16 (AVX-512 BF16 or AMX); torch would emulate it many times slower")
+    if "bf16" in precisions and (why := bf16_emulated(pick_device())):
+        print(f"bf16 skipped: {why}")
         precisions = tuple(p for p in precisions if p != "bf16")
         if not precisions:
             return

@@ -696,14 +696,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from geoseg import __version__
-    from geoseg.models.torch_models import cpu_has_bf16
+    from geoseg.models.torch_models import bf16_emulated, pick_device
 
     gpu = torch.cuda.is_available()
-    precisions = ["fp32", "bf16"] if gpu or cpu_has_bf16() else ["fp32"]
-    if "bf16" not in precisions:
-        print(f"geoseg bf16 skipped: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no "
-              "native bfloat16 (AVX-512 BF16 or AMX); torch would emulate it many times slower")
-        options.big_precision = "fp32"
+    precisions = ["fp32", "bf16"]
+    if why := bf16_emulated(pick_device()):
+        print(f"geoseg bf16 skipped: {why}")
+        precisions, options.big_precision = ["fp32"], "fp32"
     sizes = sorted(set(options.sizes))
     python = ensure_peer_venv(options.peer_spec)
     DRIVER.write_text(DRIVER_SOURCE)

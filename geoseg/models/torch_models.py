@@ -28,9 +28,18 @@ def pick_device() -> torch.device:
 
 
 def cpu_has_bf16() -> bool:
-    """Does this CPU compute bfloat16 natively (AVX-512 BF16 or AMX)? Elsewhere torch emulates
-    it: U-Net/ResNet-34 ran ~40× slower under bf16 autocast than in fp32 on an AVX2 EPYC."""
+    """Does this CPU compute bfloat16 natively (AVX-512 BF16 or AMX)?"""
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def bf16_emulated(device: torch.device) -> str | None:
+    """Why bf16 autocast on ``device`` would be emulated, or None where it is native (a GPU, or a
+    CPU with AVX-512 BF16 / AMX). Emulated, U-Net/ResNet-34 ran ≥ 40× slower than fp32 on an AVX2
+    EPYC."""
+    if device.type != "cpu" or cpu_has_bf16():
+        return None
+    return (f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bfloat16 "
+            "(AVX-512 BF16 or AMX): torch emulates it, many times slower than fp32")
 
 
 # Tiles per forward pass on a CPU. A pass's activations grow with its tiles (U-Net/ResNet-34 on
@@ -58,10 +67,9 @@ class TorchModel:
         self.autocast = {"bf16": torch.bfloat16,
                          "auto": torch.float16 if self.device.type == "cuda" else None
                          }.get(precision)
-        if self.autocast is torch.bfloat16 and self.device.type == "cpu" and not cpu_has_bf16():
-            warnings.warn(f"bf16 on this CPU ({torch.backends.cpu.get_cpu_capability()}, no "
-                          "AVX-512 BF16 or AMX) is emulated and runs many times slower than "
-                          "fp32; use --precision fp32 here", RuntimeWarning, stacklevel=2)
+        if self.autocast is torch.bfloat16 and (why := bf16_emulated(self.device)):
+            warnings.warn(f"bf16: {why}; use --precision fp32 here", RuntimeWarning,
+                          stacklevel=2)
         self.forward_tiles = forward_tiles or (None if self.device.type == "cuda"
                                                else CPU_FORWARD_TILES)
         norm = card.normalisation
@@ -72,7 +80,6 @@ class TorchModel:
     def input_bands(self, available: tuple[str, ...]) -> tuple[str, ...]:
         return require_bands(self.card, available, self.card.bands)
 
-    @torch.inference_mode()
     def predict(self, x: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
         batch = torch.from_numpy(np.ascontiguousarray(x))
         passes = batch.split(self.forward_tiles) if self.forward_tiles else (batch,)
