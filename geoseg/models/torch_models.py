@@ -39,7 +39,7 @@ def bf16_emulated(device: torch.device) -> str | None:
     if device.type != "cpu" or cpu_has_bf16():
         return None
     return (f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bfloat16 "
-            "(AVX-512 BF16 or AMX): torch emulates it, many times slower than fp32")
+            "(AVX-512 BF16 or AMX): torch runs it emulated, many times slower than fp32")
 
 
 # Tiles per forward pass on a CPU. A pass's activations grow with its tiles (U-Net/ResNet-34 on
