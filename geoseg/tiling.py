@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+from rasterio import windows
 from rasterio.windows import Window
 
 from geoseg.errors import ConfigError
@@ -54,6 +55,17 @@ class Block:
     @property
     def key(self) -> str:
         return f"r{self.row:05d}_c{self.col:05d}"
+
+
+def blocks(height: int, width: int, size: int) -> list[Block]:
+    """Non-overlapping windows of ``size`` pixels covering a ``height × width`` raster, row-major,
+    clipped at its edge; a block's row and column count blocks, not pixels."""
+    if height < 1 or width < 1:
+        raise ConfigError(f"raster size {height}×{width} is empty")
+    if size < 16:
+        raise ConfigError(f"block size {size} is below 16 pixels")
+    return [Block(int(w.row_off) // size, int(w.col_off) // size, w)
+            for w in windows.subdivide(Window(0, 0, width, height), size, size)]
 
 
 def tile_starts(n: int, tile_size: int, stride: int, align: int = 1) -> list[int]:
@@ -125,10 +137,7 @@ class TileGrid:
         return [self.tile(r, c) for r in rows for c in cols]
 
     def blocks(self) -> list[Block]:
-        b = self.block_size
-        return [Block(r, c, Window(x, y, min(b, self.width - x), min(b, self.height - y)))
-                for r, y in enumerate(range(0, self.height, b))
-                for c, x in enumerate(range(0, self.width, b))]
+        return blocks(self.height, self.width, self.block_size)
 
     def batches(self, batch_size: int) -> list[tuple[Tile, ...]]:
         """Runs of up to ``batch_size`` consecutive tiles of one tile row."""
