@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test
+.PHONY: demo check test
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/geoseg process samples/ -o out/ --quicklook
 
-# The whole test suite (what CI runs).
-test: $(VENV)/.installed
+# Formatting and types: ruff's format check, then mypy over geoseg/ (configured in pyproject.toml).
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check geoseg tests benchmarks models
+	$(VENV)/bin/mypy
+
+# The whole test suite (what CI runs), after the checks.
+test: check
 	$(VENV)/bin/python -m pytest

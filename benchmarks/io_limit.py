@@ -53,13 +53,23 @@ RESULTS = HERE / "results" / "io_limit_{dtype}.json"  # one file per probability
 WINDOW = 1024  # geoseg's default output block
 GOAL = 0.5
 RED, NIR = BANDS.index("red"), BANDS.index("nir")
-COG_OPTIONS = {"driver": "COG", "compress": "DEFLATE", "predictor": "YES", "blocksize": 512,
-               "overviews": "AUTO", "bigtiff": "IF_SAFER", "num_threads": "ALL_CPUS"}
+COG_OPTIONS = {
+    "driver": "COG",
+    "compress": "DEFLATE",
+    "predictor": "YES",
+    "blocksize": 512,
+    "overviews": "AUTO",
+    "bigtiff": "IF_SAFER",
+    "num_threads": "ALL_CPUS",
+}
 
 
 def windows(width: int, height: int) -> list[Window]:
-    return [Window(c, r, min(WINDOW, width - c), min(WINDOW, height - r))
-            for r in range(0, height, WINDOW) for c in range(0, width, WINDOW)]
+    return [
+        Window(c, r, min(WINDOW, width - c), min(WINDOW, height - r))
+        for r in range(0, height, WINDOW)
+        for c in range(0, width, WINDOW)
+    ]
 
 
 def rasterio_limit(scene: Path, out: Path, probability_dtype: str) -> None:
@@ -67,16 +77,32 @@ def rasterio_limit(scene: Path, out: Path, probability_dtype: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     layer = segmentation_layers(("a", "b"), probability_dtype)[0]  # geoseg's encoding of p
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(scene) as src:
-        base = {"driver": "GTiff", "width": src.width, "height": src.height, "crs": src.crs,
-                "transform": src.transform, "tiled": True, "blockxsize": 512,
-                "blockysize": 512, "compress": "zstd", "zstd_level": 1, "bigtiff": "IF_SAFER",
-                "num_threads": "ALL_CPUS"}
-        staged = {"probability": out / "probability.staged.tif",
-                  "classes": out / "classes.staged.tif"}
-        with (rasterio.open(staged["probability"], "w", count=2, dtype=layer.dtype,
-                            nodata=layer.nodata, **base) as prob,
-              rasterio.open(staged["classes"], "w", count=1, dtype="uint8", nodata=255,
-                            **base) as classes):
+        base = {
+            "driver": "GTiff",
+            "width": src.width,
+            "height": src.height,
+            "crs": src.crs,
+            "transform": src.transform,
+            "tiled": True,
+            "blockxsize": 512,
+            "blockysize": 512,
+            "compress": "zstd",
+            "zstd_level": 1,
+            "bigtiff": "IF_SAFER",
+            "num_threads": "ALL_CPUS",
+        }
+        staged = {
+            "probability": out / "probability.staged.tif",
+            "classes": out / "classes.staged.tif",
+        }
+        with (
+            rasterio.open(
+                staged["probability"], "w", count=2, dtype=layer.dtype, nodata=layer.nodata, **base
+            ) as prob,
+            rasterio.open(
+                staged["classes"], "w", count=1, dtype="uint8", nodata=255, **base
+            ) as classes,
+        ):
             for window in windows(src.width, src.height):
                 data = src.read(window=window).astype(np.float32)
                 p = data[RED] / (data[RED] + data[NIR] + 1.0)
@@ -115,37 +141,72 @@ def main() -> None:
     made = ensure(scene, args.size, len(BANDS), generate_scene, regenerate=False)
     print(f"scene: {provenance(scene, made)}")
     rows = []
-    with (local_cluster() as cluster, Client(cluster) as client,
-          tempfile.TemporaryDirectory(dir=HERE / "data") as work):
+    with (
+        local_cluster() as cluster,
+        Client(cluster) as client,
+        tempfile.TemporaryDirectory(dir=HERE / "data") as work,
+    ):
         workers = len(client.scheduler_info()["workers"])
         for round_ in range(args.rounds):
-            for side, run in (("limit", lambda o: rasterio_limit(scene, o, dtype)),
-                              ("geoseg", lambda o: geoseg_run(scene, o, client, dtype))):
+            for side, run in (
+                ("limit", lambda o: rasterio_limit(scene, o, dtype)),
+                ("geoseg", lambda o: geoseg_run(scene, o, client, dtype)),
+            ):
                 out = Path(work) / f"{side}{round_}"
                 seconds = timed(run, out)
-                rows.append({"round": round_ + 1, "side": side, "seconds": seconds,
-                             "output_mib": output_bytes(out) / 2**20})
-                print(f"round {round_ + 1}  {side:7s} {seconds:7.1f} s  "
-                      f"{args.size**2 / seconds / 1e6:6.2f} Mpx/s  "
-                      f"outputs {rows[-1]['output_mib']:.0f} MiB", flush=True)
+                rows.append(
+                    {
+                        "round": round_ + 1,
+                        "side": side,
+                        "seconds": seconds,
+                        "output_mib": output_bytes(out) / 2**20,
+                    }
+                )
+                print(
+                    f"round {round_ + 1}  {side:7s} {seconds:7.1f} s  "
+                    f"{args.size**2 / seconds / 1e6:6.2f} Mpx/s  "
+                    f"outputs {rows[-1]['output_mib']:.0f} MiB",
+                    flush=True,
+                )
                 shutil.rmtree(out)
-    median = {side: statistics.median(r["seconds"] for r in rows if r["side"] == side)
-              for side in ("limit", "geoseg")}
-    per_round = [lim["seconds"] / geo["seconds"]
-                 for lim, geo in zip(rows[::2], rows[1::2], strict=True)]
+    median = {
+        side: statistics.median(r["seconds"] for r in rows if r["side"] == side)
+        for side in ("limit", "geoseg")
+    }
+    per_round = [
+        lim["seconds"] / geo["seconds"] for lim, geo in zip(rows[::2], rows[1::2], strict=True)
+    ]
     ratio = median["limit"] / median["geoseg"]
-    print(f"\nmedian: limit {median['limit']:.1f} s, geoseg {median['geoseg']:.1f} s; geoseg runs "
-          f"at {ratio:.2f} of the I/O limit (per round: "
-          f"{', '.join(f'{r:.2f}' for r in per_round)}); goal ≥ {GOAL}: "
-          f"{'met' if ratio >= GOAL else 'NOT met'}")
+    print(
+        f"\nmedian: limit {median['limit']:.1f} s, geoseg {median['geoseg']:.1f} s; geoseg runs "
+        f"at {ratio:.2f} of the I/O limit (per round: "
+        f"{', '.join(f'{r:.2f}' for r in per_round)}); goal ≥ {GOAL}: "
+        f"{'met' if ratio >= GOAL else 'NOT met'}"
+    )
     results = Path(str(RESULTS).format(dtype=dtype))
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps({
-        "size": args.size, "scene": scene.name, "probability_dtype": dtype, "workers": workers,
-        "rows": rows,
-        "median_seconds": median, "ratio": ratio, "per_round_ratio": per_round, "goal": GOAL,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "gdal": rasterio.__gdal_version__}}, indent=2) + "\n")
+    results.write_text(
+        json.dumps(
+            {
+                "size": args.size,
+                "scene": scene.name,
+                "probability_dtype": dtype,
+                "workers": workers,
+                "rows": rows,
+                "median_seconds": median,
+                "ratio": ratio,
+                "per_round_ratio": per_round,
+                "goal": GOAL,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "processor": platform.processor() or platform.machine(),
+                    "gdal": rasterio.__gdal_version__,
+                },
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {results.relative_to(HERE.parent)}")
 
 

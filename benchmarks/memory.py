@@ -73,8 +73,13 @@ CLASS_NODATA = 255
 
 MIB = 1024 * 1024
 # Environment variables that change the numbers (workers inherit them), recorded with the results.
-MEMORY_ENV = ("GDAL_CACHEMAX", "GDAL_MAX_DATASET_POOL_SIZE", "GDAL_NUM_THREADS", "MALLOC_ARENA_MAX",
-              "MALLOC_TRIM_THRESHOLD_")
+MEMORY_ENV = (
+    "GDAL_CACHEMAX",
+    "GDAL_MAX_DATASET_POOL_SIZE",
+    "GDAL_NUM_THREADS",
+    "MALLOC_ARENA_MAX",
+    "MALLOC_TRIM_THRESHOLD_",
+)
 
 
 # --- synthetic rasters ---------------------------------------------------------------------------
@@ -97,9 +102,15 @@ def is_complete(path: Path, size: int, count: int) -> bool:
         return False
 
 
-def plane_waves(rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator, count: int,
-                wavelengths_m: tuple[float, float], amplitudes: tuple[float, float],
-                bias: float = 0.0) -> np.ndarray:
+def plane_waves(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    rng: np.random.Generator,
+    count: int,
+    wavelengths_m: tuple[float, float],
+    amplitudes: tuple[float, float],
+    bias: float = 0.0,
+) -> np.ndarray:
     """``bias`` plus ``count`` random plane waves ``A sin(a·x + b·y + φ)`` at ``rows x cols``.
 
     Each wave is expanded into two outer products of 1-D sines, so a window costs a few
@@ -151,8 +162,9 @@ def class_window(window: Window, seed: int) -> np.ndarray:
     rows = np.arange(window.row_off, window.row_off + window.height)
     cols = np.arange(window.col_off, window.col_off + window.width)
     rng = np.random.default_rng(seed)
-    field = (plane_waves(rows, cols, rng, 6, (3000.0, 20000.0), (0.3, 0.6))
-             + plane_waves(rows, cols, rng, 12, (150.0, 800.0), (0.05, 0.15)))
+    field = plane_waves(rows, cols, rng, 6, (3000.0, 20000.0), (0.3, 0.6)) + plane_waves(
+        rows, cols, rng, 12, (150.0, 800.0), (0.05, 0.15)
+    )
     speckle_rng = np.random.default_rng([seed, int(window.row_off), int(window.col_off)])
     flipped = speckle_rng.random(field.shape, dtype=np.float32) < SPECKLE
     classes = ((field > 0) ^ flipped).astype(np.uint8)
@@ -168,10 +180,17 @@ def strips(size: int) -> Iterator[Window]:
 def geotiff_profile(size: int) -> dict:
     """Creation options shared by the scenes and class rasters (add count and dtype)."""
     return {
-        "driver": "GTiff", "width": size, "height": size,
-        "crs": CRS, "transform": Affine(PIXEL_M, 0.0, 500_000.0, 0.0, -PIXEL_M, 8_000_000.0),
-        "tiled": True, "blockxsize": 512, "blockysize": 512, "compress": "deflate",
-        "bigtiff": "IF_SAFER", "num_threads": "ALL_CPUS",
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "crs": CRS,
+        "transform": Affine(PIXEL_M, 0.0, 500_000.0, 0.0, -PIXEL_M, 8_000_000.0),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+        "bigtiff": "IF_SAFER",
+        "num_threads": "ALL_CPUS",
     }
 
 
@@ -204,8 +223,9 @@ def generate_classes(path: Path, size: int, seed: int = 1) -> None:
     os.replace(tmp, path)
 
 
-def ensure(path: Path, size: int, count: int, generate: Callable[[Path, int], None],
-           regenerate: bool) -> float | None:
+def ensure(
+    path: Path, size: int, count: int, generate: Callable[[Path, int], None], regenerate: bool
+) -> float | None:
     """Generate the raster at ``path`` unless already there; how long that took (None: kept)."""
     if not regenerate and is_complete(path, size, count):
         return None
@@ -287,8 +307,9 @@ def command_line(process: psutil.Process) -> str:
         return ""
 
 
-def sample(tree: list[psutil.Process], seen: dict[int, ProcessPeak], elapsed: float
-           ) -> dict[int, float]:
+def sample(
+    tree: list[psutil.Process], seen: dict[int, ProcessPeak], elapsed: float
+) -> dict[int, float]:
     """PSS in MiB of each process of ``tree`` still alive; updates ``seen`` (peaks, torch)."""
     current: dict[int, float] = {}
     for process in tree:
@@ -325,8 +346,9 @@ def measure_peak_pss(cmd: list[str], interval: float = 0.2) -> Measurement:
         tail = log.read()[-4000:]
     for pid, mib in at_peak.items():
         seen[pid].at_tree_peak_mib = mib
-    return Measurement(cmd, proc.returncode, wall, peak, peak_at, samples, list(seen.values()),
-                       tail)
+    return Measurement(
+        cmd, proc.returncode, wall, peak, peak_at, samples, list(seen.values()), tail
+    )
 
 
 # --- geoseg process and geoseg vectorize ----------------------------------------------------------
@@ -340,14 +362,27 @@ def geoseg(*args: str, options: argparse.Namespace) -> list[str]:
 
 def geoseg_command(scene: Path, out: Path, options: argparse.Namespace) -> list[str]:
     """``geoseg process`` with the pass-through options."""
-    return geoseg("process", str(scene), "-o", str(out), "--overwrite", "--no-progress",
-                  options=options) + options.geoseg_args
+    return (
+        geoseg(
+            "process", str(scene), "-o", str(out), "--overwrite", "--no-progress", options=options
+        )
+        + options.geoseg_args
+    )
 
 
 def vectorize_command(classes: Path, out: Path, options: argparse.Namespace) -> list[str]:
     """``geoseg vectorize``: every patch of class 1 becomes a polygon (no minimum area)."""
-    return geoseg("vectorize", str(classes), "-o", str(out), "--class", "1", "--min-area-ha", "0",
-                  options=options)
+    return geoseg(
+        "vectorize",
+        str(classes),
+        "-o",
+        str(out),
+        "--class",
+        "1",
+        "--min-area-ha",
+        "0",
+        options=options,
+    )
 
 
 def role(command: str) -> str:
@@ -362,8 +397,11 @@ def role(command: str) -> str:
 
 
 def file_sizes(folder: Path) -> dict[str, int]:
-    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.stat().st_size
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def measured(measurement: Measurement) -> dict:
@@ -371,7 +409,8 @@ def measured(measurement: Measurement) -> dict:
     if measurement.returncode != 0:
         print(measurement.output_tail, file=sys.stderr)
     return {
-        "peak_pss_mib": measurement.peak_mib, "torch_loaded": measurement.torch_loaded,
+        "peak_pss_mib": measurement.peak_mib,
+        "torch_loaded": measurement.torch_loaded,
         "processes": [asdict(p) | {"role": role(p.command)} for p in measurement.processes],
         **{k: v for k, v in asdict(measurement).items() if k not in ("peak_mib", "processes")},
     }
@@ -385,8 +424,13 @@ def run_size(size: int, options: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="geoseg-memory-") as tmp:
         measurement = measure_peak_pss(geoseg_command(scene, Path(tmp), options))
         outputs = file_sizes(Path(tmp))
-    return {"size": size, "scene": str(scene), "scene_bytes": scene.stat().st_size,
-            "generation_s": generation_s, "output_bytes": outputs} | measured(measurement)
+    return {
+        "size": size,
+        "scene": str(scene),
+        "scene_bytes": scene.stat().st_size,
+        "generation_s": generation_s,
+        "output_bytes": outputs,
+    } | measured(measurement)
 
 
 def run_vectorize_size(size: int, options: argparse.Namespace) -> dict:
@@ -400,9 +444,14 @@ def run_vectorize_size(size: int, options: argparse.Namespace) -> dict:
         written = out.exists()
         polygons = pyogrio.read_info(out, layer="polygons")["features"] if written else None
         gpkg_bytes = out.stat().st_size if written else None
-    return {"size": size, "classes": str(classes), "classes_bytes": classes.stat().st_size,
-            "generation_s": generation_s, "polygons": polygons,
-            "gpkg_bytes": gpkg_bytes} | measured(measurement)
+    return {
+        "size": size,
+        "classes": str(classes),
+        "classes_bytes": classes.stat().st_size,
+        "generation_s": generation_s,
+        "polygons": polygons,
+        "gpkg_bytes": gpkg_bytes,
+    } | measured(measurement)
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -417,9 +466,12 @@ def summarize(runs: list[dict], ratio_goal: float | None) -> dict:
     small, large = min(runs, key=lambda r: r["size"]), max(runs, key=lambda r: r["size"])
     ratio = large["peak_pss_mib"] / small["peak_pss_mib"] if small["peak_pss_mib"] else math.nan
     return {
-        "largest": large["size"], "smallest": small["size"],
-        "largest_peak_mib": large["peak_pss_mib"], "ratio": ratio,
-        "peak_goal_mib": PEAK_GOAL_MIB, "ratio_goal": ratio_goal,
+        "largest": large["size"],
+        "smallest": small["size"],
+        "largest_peak_mib": large["peak_pss_mib"],
+        "ratio": ratio,
+        "peak_goal_mib": PEAK_GOAL_MIB,
+        "ratio_goal": ratio_goal,
         "peak_ok": large["peak_pss_mib"] <= PEAK_GOAL_MIB,
         "ratio_ok": None if ratio_goal is None else ratio <= ratio_goal,
         "torch_ok": not any(r["torch_loaded"] for r in runs),
@@ -437,27 +489,40 @@ def polygons_written(run: dict) -> str:
 def print_runs(command: str, runs: list[dict]) -> None:
     """One line per size, then each process's own peak and its PSS at the tree's peak."""
     vectorizing = command == "vectorize"
-    print(f"\ngeoseg {command}\n{'size':>8}  {'peak PSS (MiB)':>14}  {'at (s)':>7}  "
-          f"{'wall (s)':>8}  {'torch':>5}  {'exit':>4}"
-          + (f"  {'polygons':>10}  {'gpkg (MiB)':>9}" if vectorizing else ""))
+    print(
+        f"\ngeoseg {command}\n{'size':>8}  {'peak PSS (MiB)':>14}  {'at (s)':>7}  "
+        f"{'wall (s)':>8}  {'torch':>5}  {'exit':>4}"
+        + (f"  {'polygons':>10}  {'gpkg (MiB)':>9}" if vectorizing else "")
+    )
     for r in runs:
         torch = "yes" if r["torch_loaded"] else "no"
-        print(f"{r['size']:>7}²  {r['peak_pss_mib']:>14.0f}  {r['peak_at_s']:>7.1f}  "
-              f"{r['wall_s']:>8.1f}  {torch:>5}  {r['returncode']:>4}"
-              + (f"  {polygons_written(r)}" if vectorizing else ""))
+        print(
+            f"{r['size']:>7}²  {r['peak_pss_mib']:>14.0f}  {r['peak_at_s']:>7.1f}  "
+            f"{r['wall_s']:>8.1f}  {torch:>5}  {r['returncode']:>4}"
+            + (f"  {polygons_written(r)}" if vectorizing else "")
+        )
     for r in runs:
-        print(f"\n{command} {r['size']}²: per process: own peak (MiB) at (s), "
-              f"PSS at the tree's peak (MiB)")
+        print(
+            f"\n{command} {r['size']}²: per process: own peak (MiB) at (s), "
+            f"PSS at the tree's peak (MiB)"
+        )
         for p in sorted(r["processes"], key=lambda p: -p["peak_mib"]):
-            print(f"  {p['pid']:>7}  {p['peak_mib']:>7.0f} at {p['peak_at_s']:>6.1f}  "
-                  f"{p['at_tree_peak_mib']:>7.0f}  {p['role']}")
+            print(
+                f"  {p['pid']:>7}  {p['peak_mib']:>7.0f} at {p['peak_at_s']:>6.1f}  "
+                f"{p['at_tree_peak_mib']:>7.0f}  {p['role']}"
+            )
 
 
 def print_summary(command: str, s: dict) -> None:
-    print(f"{command}: peak at {s['largest']}²: {s['largest_peak_mib']:.0f} MiB "
-          f"(goal ≤ {s['peak_goal_mib']:.0f} MiB): {verdict(s['peak_ok'])}")
-    goal = ("(no goal)" if s["ratio_goal"] is None
-            else f"(goal ≤ {s['ratio_goal']}): {verdict(s['ratio_ok'])}")
+    print(
+        f"{command}: peak at {s['largest']}²: {s['largest_peak_mib']:.0f} MiB "
+        f"(goal ≤ {s['peak_goal_mib']:.0f} MiB): {verdict(s['peak_ok'])}"
+    )
+    goal = (
+        "(no goal)"
+        if s["ratio_goal"] is None
+        else f"(goal ≤ {s['ratio_goal']}): {verdict(s['ratio_ok'])}"
+    )
     print(f"{command}: ratio {s['largest']}²/{s['smallest']}²: {s['ratio']:.2f} {goal}")
     print(f"{command}: torch loaded: {'no' if s['torch_ok'] else 'YES'}: {verdict(s['torch_ok'])}")
 
@@ -472,33 +537,55 @@ def print_report(results: dict[str, dict]) -> None:
 
 # The commands measured: how to measure one size, and the goal on their ratio (None: shown only).
 RUNNERS: dict[str, Callable[[int, argparse.Namespace], dict]] = {
-    "process": run_size, "vectorize": run_vectorize_size}
+    "process": run_size,
+    "vectorize": run_vectorize_size,
+}
 RATIO_GOALS: dict[str, float | None] = {"process": RATIO_GOAL, "vectorize": None}
 
 
 def git_revision() -> str:
     """The checkout measured: ``git describe --always --dirty`` of this repository."""
-    result = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return result.stdout.strip() or "unknown"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="Arguments after -- go to geoseg process: ... -- --tile 256 --no-polygons")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000],
-                        help="scene sizes for process, pixels per side (default: 5000 20000)")
-    parser.add_argument("--vectorize-sizes", type=int, nargs="+", default=[5000, 20000],
-                        help="class raster sizes for vectorize, pixels per side "
-                             "(default: 5000 20000)")
-    parser.add_argument("--only", choices=list(RUNNERS),
-                        help="measure only this command (default: both)")
+        epilog="Arguments after -- go to geoseg process: ... -- --tile 256 --no-polygons",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[5000, 20000],
+        help="scene sizes for process, pixels per side (default: 5000 20000)",
+    )
+    parser.add_argument(
+        "--vectorize-sizes",
+        type=int,
+        nargs="+",
+        default=[5000, 20000],
+        help="class raster sizes for vectorize, pixels per side (default: 5000 20000)",
+    )
+    parser.add_argument(
+        "--only", choices=list(RUNNERS), help="measure only this command (default: both)"
+    )
     parser.add_argument("--workers", type=int, help="geoseg --workers (default: geoseg's)")
-    parser.add_argument("--regenerate", action="store_true",
-                        help="write the scenes and class rasters again even if they exist")
-    parser.add_argument("geoseg_args", nargs="*", metavar="-- GEOSEG_ARGS",
-                        help="more options for geoseg process")
+    parser.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="write the scenes and class rasters again even if they exist",
+    )
+    parser.add_argument(
+        "geoseg_args", nargs="*", metavar="-- GEOSEG_ARGS", help="more options for geoseg process"
+    )
     return parser.parse_args(argv)
 
 
@@ -513,13 +600,18 @@ def main(argv: list[str] | None = None) -> int:
     revision = git_revision()  # before the runs: the checkout may move while they go
     sizes = {"process": options.sizes, "vectorize": options.vectorize_sizes}
     commands = [options.only] if options.only else list(RUNNERS)
-    results = {command: measure_command(command, sizes[command], options)
-               for command in commands}
+    results = {command: measure_command(command, sizes[command], options) for command in commands}
     print_report(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     env = {k: os.environ[k] for k in MEMORY_ENV if k in os.environ}
-    record = {"revision": revision, "options": vars(options), "environment": env,
-              "cpus": os.cpu_count(), "memory_bytes": psutil.virtual_memory().total, **results}
+    record = {
+        "revision": revision,
+        "options": vars(options),
+        "environment": env,
+        "cpus": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        **results,
+    }
     RESULTS.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nwrote {RESULTS}")
     return 0 if all(r["summary"]["all_succeeded"] for r in results.values()) else 1

@@ -82,13 +82,28 @@ def make_checkpoint(scene: Path, folder: Path) -> Path:
         crop = src.read(window=Window(src.width // 2 - 512, src.height // 2 - 512, 1024, 1024))
     x = crop.astype(np.float32) * SCALE
     torch.manual_seed(0)
-    module = smp.create_model("Unet", encoder_name="resnet34", encoder_weights=None,
-                              in_channels=len(BANDS), classes=len(CLASSES))
-    card = ModelCard(name="unet-r34-random", architecture="Unet", encoder="resnet34",
-                     bands=BANDS, classes=CLASSES, target_class="non_forest",
-                     normalisation=Normalisation(mean=tuple(map(float, x.mean(axis=(1, 2)))),
-                                                 std=tuple(map(float, x.std(axis=(1, 2))))),
-                     edge_margin=16, stride=STRIDE, tile_size=TILE, overlap=OVERLAP)
+    module = smp.create_model(
+        "Unet",
+        encoder_name="resnet34",
+        encoder_weights=None,
+        in_channels=len(BANDS),
+        classes=len(CLASSES),
+    )
+    card = ModelCard(
+        name="unet-r34-random",
+        architecture="Unet",
+        encoder="resnet34",
+        bands=BANDS,
+        classes=CLASSES,
+        target_class="non_forest",
+        normalisation=Normalisation(
+            mean=tuple(map(float, x.mean(axis=(1, 2)))), std=tuple(map(float, x.std(axis=(1, 2))))
+        ),
+        edge_margin=16,
+        stride=STRIDE,
+        tile_size=TILE,
+        overlap=OVERLAP,
+    )
     return save_checkpoint(module, card, folder / "model.safetensors")
 
 
@@ -97,8 +112,10 @@ def scene_tiles(scene: Path) -> np.ndarray:
     with rasterio.open(scene) as src:
         side = int(np.ceil(np.sqrt(BATCH)))
         x0, y0 = src.width // 2 - side * TILE // 2, src.height // 2 - side * TILE // 2
-        tiles = [src.read(window=Window(x0 + (i % side) * TILE, y0 + (i // side) * TILE,
-                                        TILE, TILE)) for i in range(BATCH)]
+        tiles = [
+            src.read(window=Window(x0 + (i % side) * TILE, y0 + (i // side) * TILE, TILE, TILE))
+            for i in range(BATCH)
+        ]
     return np.stack(tiles).astype(np.float32) * SCALE
 
 
@@ -135,8 +152,15 @@ class ModelAlone:
     ``torch_models.prepare_process``); otherwise glibc's defaults, as in a plain Python process.
     """
 
-    def __init__(self, checkpoint: Path, precision: str, processes: int, threads: int,
-                 batch: np.ndarray, tuned: bool = True) -> None:
+    def __init__(
+        self,
+        checkpoint: Path,
+        precision: str,
+        processes: int,
+        threads: int,
+        batch: np.ndarray,
+        tuned: bool = True,
+    ) -> None:
         self.processes = processes
         # Dask's nanny copies its worker environment into this process's environment: start
         # the pool from a plain one, plus what geoseg gives its workers when ``tuned``.
@@ -147,7 +171,8 @@ class ModelAlone:
             os.environ["MALLOC_ARENA_MAX"] = WORKER_ENV["MALLOC_ARENA_MAX"]
         try:
             self.pool = multiprocessing.get_context("spawn").Pool(
-                processes, _init, (str(checkpoint), precision, threads, batch, tuned))
+                processes, _init, (str(checkpoint), precision, threads, batch, tuned)
+            )
             self.pool.map(_forward, [1] * processes)  # load and warm up every worker
         finally:
             os.environ.clear()
@@ -155,8 +180,10 @@ class ModelAlone:
 
     def seconds(self, n_tiles: int) -> float:
         n_batches = -(-n_tiles // BATCH)
-        shares = [n_batches // self.processes + (i < n_batches % self.processes)
-                  for i in range(self.processes)]
+        shares = [
+            n_batches // self.processes + (i < n_batches % self.processes)
+            for i in range(self.processes)
+        ]
         start = time.perf_counter()
         self.pool.map(_forward, shares)
         return time.perf_counter() - start
@@ -168,10 +195,17 @@ class ModelAlone:
 # --- the pipeline ---------------------------------------------------------------------------------
 
 
-def pipeline_seconds(scene: Path, checkpoint: Path, precision: str, out: Path,
-                     client: Client, probability_dtype: str) -> float:
-    config = ProcessConfig(model=str(checkpoint), precision=precision, polygons=None,
-                           batch_size=BATCH, overwrite=True, probability_dtype=probability_dtype)
+def pipeline_seconds(
+    scene: Path, checkpoint: Path, precision: str, out: Path, client: Client, probability_dtype: str
+) -> float:
+    config = ProcessConfig(
+        model=str(checkpoint),
+        precision=precision,
+        polygons=None,
+        batch_size=BATCH,
+        overwrite=True,
+        probability_dtype=probability_dtype,
+    )
     start = time.perf_counter()
     [result] = process(scene, out, config, client=client)
     if result.status != "done":
@@ -206,44 +240,77 @@ def trained_model_agreement() -> float:
     return float((classes[0] == classes[1]).mean())
 
 
-def measure(precision: str, args: argparse.Namespace, scene: Path, checkpoint: Path,
-            n_tiles: int, client: Client, work: Path) -> dict:
+def measure(
+    precision: str,
+    args: argparse.Namespace,
+    scene: Path,
+    checkpoint: Path,
+    n_tiles: int,
+    client: Client,
+    work: Path,
+) -> dict:
     cores = os.cpu_count() or 1
     device = pick_device()
     batch = scene_tiles(scene)
-    layouts = ({"1 process x all threads": ModelAlone(checkpoint, precision, 1, cores, batch)}
-               if device.type == "cuda" else
-               {f"1 process x {cores} threads": ModelAlone(checkpoint, precision, 1, cores, batch),
-                f"{cores} processes x 1 thread": ModelAlone(checkpoint, precision, cores, 1,
-                                                            batch),
-                f"{cores} processes x 1 thread, glibc defaults": ModelAlone(
-                    checkpoint, precision, cores, 1, batch, tuned=False)})
+    layouts = (
+        {"1 process x all threads": ModelAlone(checkpoint, precision, 1, cores, batch)}
+        if device.type == "cuda"
+        else {
+            f"1 process x {cores} threads": ModelAlone(checkpoint, precision, 1, cores, batch),
+            f"{cores} processes x 1 thread": ModelAlone(checkpoint, precision, cores, 1, batch),
+            f"{cores} processes x 1 thread, glibc defaults": ModelAlone(
+                checkpoint, precision, cores, 1, batch, tuned=False
+            ),
+        }
+    )
     rows = []
     try:
         for round_ in range(args.rounds):
             out = work / f"{precision}-{round_}"
-            rows.append({"round": round_ + 1, "side": "pipeline",
-                         "seconds": pipeline_seconds(scene, checkpoint, precision, out, client,
-                                                     args.probability_dtype)})
+            rows.append(
+                {
+                    "round": round_ + 1,
+                    "side": "pipeline",
+                    "seconds": pipeline_seconds(
+                        scene, checkpoint, precision, out, client, args.probability_dtype
+                    ),
+                }
+            )
             if round_ < args.rounds - 1:
                 shutil.rmtree(out)
             for name, alone in layouts.items():
-                rows.append({"round": round_ + 1, "side": f"model alone, {name}",
-                             "seconds": alone.seconds(n_tiles)})
-            for row in rows[-1 - len(layouts):]:
-                print(f"{precision:5s} round {row['round']}  {row['side']:48s} "
-                      f"{row['seconds']:7.1f} s  {n_tiles * TILE**2 / row['seconds'] / 1e6:5.2f} "
-                      f"Mpx/s of tiles", flush=True)
+                rows.append(
+                    {
+                        "round": round_ + 1,
+                        "side": f"model alone, {name}",
+                        "seconds": alone.seconds(n_tiles),
+                    }
+                )
+            for row in rows[-1 - len(layouts) :]:
+                print(
+                    f"{precision:5s} round {row['round']}  {row['side']:48s} "
+                    f"{row['seconds']:7.1f} s  {n_tiles * TILE**2 / row['seconds'] / 1e6:5.2f} "
+                    f"Mpx/s of tiles",
+                    flush=True,
+                )
     finally:
         for alone in layouts.values():
             alone.close()
-    medians = {side: statistics.median(r["seconds"] for r in rows if r["side"] == side)
-               for side in dict.fromkeys(r["side"] for r in rows)}
+    medians = {
+        side: statistics.median(r["seconds"] for r in rows if r["side"] == side)
+        for side in dict.fromkeys(r["side"] for r in rows)
+    }
     model_side = min((s for s in medians if s != "pipeline"), key=medians.get)
-    return {"precision": precision, "device": device.type, "rows": rows, "medians": medians,
-            "limit_layout": model_side, "ratio": medians[model_side] / medians["pipeline"],
-            "pipeline_mpx_per_s": args.size**2 / medians["pipeline"] / 1e6,
-            "classes": str(work / f"{precision}-{args.rounds - 1}" / scene.stem / "classes.tif")}
+    return {
+        "precision": precision,
+        "device": device.type,
+        "rows": rows,
+        "medians": medians,
+        "limit_layout": model_side,
+        "ratio": medians[model_side] / medians["pipeline"],
+        "pipeline_mpx_per_s": args.size**2 / medians["pipeline"] / 1e6,
+        "classes": str(work / f"{precision}-{args.rounds - 1}" / scene.stem / "classes.tif"),
+    }
 
 
 def main() -> None:
@@ -263,38 +330,59 @@ def main() -> None:
         precisions = tuple(p for p in precisions if p != "bf16")
         if not precisions:
             return
-    with (tempfile.TemporaryDirectory(dir=HERE / "data") as work,
-          local_cluster() as cluster, Client(cluster) as client):
+    with (
+        tempfile.TemporaryDirectory(dir=HERE / "data") as work,
+        local_cluster() as cluster,
+        Client(cluster) as client,
+    ):
         checkpoint = make_checkpoint(scene, Path(work))
-        runs = [measure(p, args, scene, checkpoint, n_tiles, client, Path(work))
-                for p in precisions]
-        agreement = (class_agreement(Path(runs[0]["classes"]), Path(runs[1]["classes"]))
-                     if len(runs) == 2 else None)
-    print(f"\n{n_tiles} tiles of {TILE}² (overlap {OVERLAP}) over {args.size}²; "
-          f"ratio = model alone (faster layout) / pipeline, goal ≥ {GOAL_RATIO}")
+        runs = [
+            measure(p, args, scene, checkpoint, n_tiles, client, Path(work)) for p in precisions
+        ]
+        agreement = (
+            class_agreement(Path(runs[0]["classes"]), Path(runs[1]["classes"]))
+            if len(runs) == 2
+            else None
+        )
+    print(
+        f"\n{n_tiles} tiles of {TILE}² (overlap {OVERLAP}) over {args.size}²; "
+        f"ratio = model alone (faster layout) / pipeline, goal ≥ {GOAL_RATIO}"
+    )
     for run in runs:
-        print(f"{run['precision']:5s} pipeline {run['medians']['pipeline']:6.1f} s "
-              f"({run['pipeline_mpx_per_s']:.2f} Mpx/s of scene), model alone "
-              f"{run['medians'][run['limit_layout']]:6.1f} s ({run['limit_layout']}): ratio "
-              f"{run['ratio']:.2f} {'met' if run['ratio'] >= GOAL_RATIO else 'NOT met'}")
-    summary = {"size": args.size, "tiles": n_tiles, "tile": TILE, "overlap": OVERLAP,
-               "probability_dtype": args.probability_dtype,
-               "batch": BATCH, "runs": runs,
-               "machine": {"cpus": os.cpu_count(), "torch": torch.__version__,
-                           "processor": platform.processor() or platform.machine(),
-                           "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                           "native_bf16": cpu_has_bf16(),
-                           "cuda": torch.cuda.get_device_name() if torch.cuda.is_available()
-                           else None}}
+        print(
+            f"{run['precision']:5s} pipeline {run['medians']['pipeline']:6.1f} s "
+            f"({run['pipeline_mpx_per_s']:.2f} Mpx/s of scene), model alone "
+            f"{run['medians'][run['limit_layout']]:6.1f} s ({run['limit_layout']}): ratio "
+            f"{run['ratio']:.2f} {'met' if run['ratio'] >= GOAL_RATIO else 'NOT met'}"
+        )
+    summary = {
+        "size": args.size,
+        "tiles": n_tiles,
+        "tile": TILE,
+        "overlap": OVERLAP,
+        "probability_dtype": args.probability_dtype,
+        "batch": BATCH,
+        "runs": runs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "processor": platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bf16": cpu_has_bf16(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
+    }
     if agreement is not None:
         speedup = runs[0]["medians"]["pipeline"] / runs[1]["medians"]["pipeline"]
         summary |= {"bf16_speedup": speedup, "bf16_class_agreement": agreement}
         trained = trained_model_agreement()
         summary["bf16_class_agreement_trained_model"] = trained
-        print(f"bf16 pipeline {speedup:.2f}x faster than fp32; classes agree with fp32 on "
-              f"{agreement:.2%} of pixels for this random U-Net, {trained:.2%} for the shipped "
-              f"trained U-Net on the Sentinel-2 sample (goal ≥ {GOAL_AGREEMENT:.0%}: "
-              f"{'met' if trained >= GOAL_AGREEMENT else 'NOT met'})")
+        print(
+            f"bf16 pipeline {speedup:.2f}x faster than fp32; classes agree with fp32 on "
+            f"{agreement:.2%} of pixels for this random U-Net, {trained:.2%} for the shipped "
+            f"trained U-Net on the Sentinel-2 sample (goal ≥ {GOAL_AGREEMENT:.0%}: "
+            f"{'met' if trained >= GOAL_AGREEMENT else 'NOT met'})"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(HERE.parent)}")

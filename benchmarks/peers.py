@@ -128,8 +128,9 @@ def ensure_peer_venv(spec: str) -> Path:
     python = PEER_VENV / "bin" / "python"
     if PEER_READY.exists():
         return python
-    print(f"creating {PEER_VENV.relative_to(ROOT)} ({spec}; {' '.join(TORCH_PINS)}) ...",
-          flush=True)
+    print(
+        f"creating {PEER_VENV.relative_to(ROOT)} ({spec}; {' '.join(TORCH_PINS)}) ...", flush=True
+    )
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
     subprocess.run([*pip, *TORCH_PINS], check=True)
@@ -202,8 +203,9 @@ with open(args["report"], "w") as f:
 
 def peer_env() -> dict[str, str]:
     """This environment's variables without its virtual environment (the peer's comes first)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH",
-                                                            "PYTHONHOME")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+    }
     env["PATH"] = f"{PEER_VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["HF_HUB_OFFLINE"] = "1"
     return env
@@ -229,10 +231,10 @@ def band_statistics(scene: Path) -> tuple[list[float], list[float]]:
             values = src.read(window=Window(0, window.row_off, src.width, window.height))
             values = values.reshape(src.count, -1).astype(np.float64) * scales
             total += values.sum(axis=1)
-            squares += (values ** 2).sum(axis=1)
+            squares += (values**2).sum(axis=1)
         n = src.width * src.height
     mean = total / n
-    return mean.tolist(), np.sqrt(squares / n - mean ** 2).tolist()
+    return mean.tolist(), np.sqrt(squares / n - mean**2).tolist()
 
 
 def make_checkpoint(mean: list[float], std: list[float]) -> dict:
@@ -244,15 +246,28 @@ def make_checkpoint(mean: list[float], std: list[float]) -> dict:
     from geoseg.models.torch_models import save_checkpoint
 
     torch.manual_seed(SEED)
-    module = smp.create_model("Unet", encoder_name="resnet34", encoder_weights=None,
-                              in_channels=len(BANDS), classes=len(CLASSES))
-    card = ModelCard(name=f"peers-random-unet-resnet34-seed{SEED}", architecture="Unet",
-                     encoder="resnet34", bands=BANDS, classes=CLASSES,
-                     target_class=CLASSES[TARGET],
-                     normalisation=Normalisation(mean=tuple(mean), std=tuple(std)),
-                     activation="softmax", edge_margin=EDGE_MARGIN, stride=STRIDE,
-                     tile_size=TILE, overlap=OVERLAP,
-                     description="random weights (seed 0), for benchmarks/peers.py")
+    module = smp.create_model(
+        "Unet",
+        encoder_name="resnet34",
+        encoder_weights=None,
+        in_channels=len(BANDS),
+        classes=len(CLASSES),
+    )
+    card = ModelCard(
+        name=f"peers-random-unet-resnet34-seed{SEED}",
+        architecture="Unet",
+        encoder="resnet34",
+        bands=BANDS,
+        classes=CLASSES,
+        target_class=CLASSES[TARGET],
+        normalisation=Normalisation(mean=tuple(mean), std=tuple(std)),
+        activation="softmax",
+        edge_margin=EDGE_MARGIN,
+        stride=STRIDE,
+        tile_size=TILE,
+        overlap=OVERLAP,
+        description="random weights (seed 0), for benchmarks/peers.py",
+    )
     save_checkpoint(module, card, CHECKPOINT)
     return card.model_dump()
 
@@ -289,11 +304,21 @@ def measure(cmd: list[str], env: dict[str, str], interval: float = 0.2) -> dict:
         tail = log.read()[-3000:]
     if proc.returncode != 0:
         print(tail, file=sys.stderr)
-    processes = sorted(({"role": memory.role(p.command), "peak_pss_mib": round(p.peak_mib, 1),
-                         "torch": p.torch} for p in seen.values()),
-                       key=lambda p: -p["peak_pss_mib"])
-    return {"returncode": proc.returncode, "seconds": wall, "peak_rss_mib": peak_rss,
-            "peak_pss_mib": peak_pss, "processes": processes, "output_tail": tail[-800:]}
+    processes = sorted(
+        (
+            {"role": memory.role(p.command), "peak_pss_mib": round(p.peak_mib, 1), "torch": p.torch}
+            for p in seen.values()
+        ),
+        key=lambda p: -p["peak_pss_mib"],
+    )
+    return {
+        "returncode": proc.returncode,
+        "seconds": wall,
+        "peak_rss_mib": peak_rss,
+        "peak_pss_mib": peak_pss,
+        "processes": processes,
+        "output_tail": tail[-800:],
+    }
 
 
 def run_geoai(python: Path, scene: Path, card: dict, blend: str) -> dict:
@@ -303,10 +328,20 @@ def run_geoai(python: Path, scene: Path, card: dict, blend: str) -> dict:
     report.unlink(missing_ok=True)
     with rasterio.open(scene) as src:
         scale = src.scales[0]
-    args = {"checkpoint": str(CHECKPOINT), "scene": str(scene), "output": str(out),
-            "tile": TILE, "overlap": OVERLAP, "batch": BATCH, "scale": scale,
-            "mean": card["normalisation"]["mean"], "std": card["normalisation"]["std"],
-            "classes": len(CLASSES), "blend": blend, "report": str(report)}
+    args = {
+        "checkpoint": str(CHECKPOINT),
+        "scene": str(scene),
+        "output": str(out),
+        "tile": TILE,
+        "overlap": OVERLAP,
+        "batch": BATCH,
+        "scale": scale,
+        "mean": card["normalisation"]["mean"],
+        "std": card["normalisation"]["std"],
+        "classes": len(CLASSES),
+        "blend": blend,
+        "report": str(report),
+    }
     record = measure([str(python), str(DRIVER), json.dumps(args)], peer_env())
     if record["returncode"] == 0:
         record["driver"] = json.loads(report.read_text())
@@ -318,10 +353,26 @@ def run_geoai(python: Path, scene: Path, card: dict, blend: str) -> dict:
 
 def run_geoseg(scene: Path, precision: str, workers: int | None) -> dict:
     out = OUTPUTS / f"geoseg-{precision}-w{workers or 'default'}-{scene.stem}"
-    cmd = [str(Path(sys.executable).parent / "geoseg"), "process", str(scene), "-o", str(out),
-           "--model", str(CHECKPOINT), "--tile", str(TILE), "--overlap", str(OVERLAP),
-           "--batch-size", str(BATCH), "--precision", precision, "--no-polygons",
-           "--no-progress", "--overwrite"]
+    cmd = [
+        str(Path(sys.executable).parent / "geoseg"),
+        "process",
+        str(scene),
+        "-o",
+        str(out),
+        "--model",
+        str(CHECKPOINT),
+        "--tile",
+        str(TILE),
+        "--overlap",
+        str(OVERLAP),
+        "--batch-size",
+        str(BATCH),
+        "--precision",
+        precision,
+        "--no-polygons",
+        "--no-progress",
+        "--overwrite",
+    ]
     if workers is not None:
         cmd += ["--workers", str(workers)]
     record = measure(cmd, os.environ | {"HF_HUB_OFFLINE": "1"})
@@ -341,17 +392,31 @@ CONFIGS = {
 }
 
 
-def run_config(name: str, scene: Path, size: int, repeat: int, python: Path, card: dict,
-               blend: str) -> dict:
+def run_config(
+    name: str, scene: Path, size: int, repeat: int, python: Path, card: dict, blend: str
+) -> dict:
     tool, precision, workers = CONFIGS[name]
     print(f"  {size}² #{repeat + 1}: {name} ...", end=" ", flush=True)
-    record = (run_geoai(python, scene, card, blend) if tool == "geoai"
-              else run_geoseg(scene, precision, workers))
-    record |= {"config": name, "tool": tool, "precision": precision, "workers": workers,
-               "size": size, "repeat": repeat, "mpx_per_s": size * size / 1e6 / record["seconds"]}
+    record = (
+        run_geoai(python, scene, card, blend)
+        if tool == "geoai"
+        else run_geoseg(scene, precision, workers)
+    )
+    record |= {
+        "config": name,
+        "tool": tool,
+        "precision": precision,
+        "workers": workers,
+        "size": size,
+        "repeat": repeat,
+        "mpx_per_s": size * size / 1e6 / record["seconds"],
+    }
     status = "" if record["returncode"] == 0 else f" FAILED (exit {record['returncode']})"
-    print(f"{record['seconds']:.1f} s, peak RSS {record['peak_rss_mib']:.0f} MiB, "
-          f"PSS {record['peak_pss_mib']:.0f} MiB{status}", flush=True)
+    print(
+        f"{record['seconds']:.1f} s, peak RSS {record['peak_rss_mib']:.0f} MiB, "
+        f"PSS {record['peak_pss_mib']:.0f} MiB{status}",
+        flush=True,
+    )
     return record
 
 
@@ -379,11 +444,13 @@ class Borders:
     def tile_border_offsets(self) -> tuple[list[int], list[int]]:
         def inner(starts: list[int], n: int) -> list[int]:
             return sorted({s for s in starts if s > 0} | {s + TILE for s in starts if s + TILE < n})
+
         return inner(self.row_starts, self.height), inner(self.col_starts, self.width)
 
 
 def geoseg_tiling(size: int):
     from geoseg import TileGrid
+
     return TileGrid(size, size, TILE, OVERLAP, align=STRIDE)
 
 
@@ -391,7 +458,7 @@ def single_cover(n: int, starts: list[int]) -> np.ndarray:
     """Pixels along an axis that exactly one tile covers."""
     cover = np.zeros(n, np.int32)
     for s in starts:
-        cover[s:s + TILE] += 1
+        cover[s : s + TILE] += 1
     return cover == 1
 
 
@@ -416,8 +483,12 @@ def agreement(a: str, b: str, size: int, starts: list[int]) -> dict:
         diff = np.abs(pa.astype(np.float64) - pb)
         edge = near[rows, None] | near[None, :]
         one = single[rows, None] & single[None, :] & ~edge
-        for key, mask in (("all", None), ("single_tile", one), ("overlap", ~one & ~edge),
-                          ("scene_edge", edge)):
+        for key, mask in (
+            ("all", None),
+            ("single_tile", one),
+            ("overlap", ~one & ~edge),
+            ("scene_edge", edge),
+        ):
             values = diff if mask is None else diff[mask]
             if values.size:
                 stats[key][0] += values.sum()
@@ -428,10 +499,13 @@ def agreement(a: str, b: str, size: int, starts: list[int]) -> dict:
         moments[2] += int(np.count_nonzero((pa < 0.01) | (pa > 0.99)))
     n = size * size
     mean_a = moments[0] / n
-    return {**{f"{key}_max": s[2] for key, s in stats.items()},
-            **{f"{key}_mean": s[0] / s[1] if s[1] else math.nan for key, s in stats.items()},
-            "first_mean": mean_a, "first_std": math.sqrt(max(moments[1] / n - mean_a ** 2, 0.0)),
-            "first_saturated_fraction": moments[2] / n}
+    return {
+        **{f"{key}_max": s[2] for key, s in stats.items()},
+        **{f"{key}_mean": s[0] / s[1] if s[1] else math.nan for key, s in stats.items()},
+        "first_mean": mean_a,
+        "first_std": math.sqrt(max(moments[1] / n - mean_a**2, 0.0)),
+        "first_saturated_fraction": moments[2] / n,
+    }
 
 
 def probability_sums(path: str, size: int) -> dict:
@@ -443,7 +517,7 @@ def probability_sums(path: str, size: int) -> dict:
             total = src.read(window=Window(0, strip.row_off, size, strip.height)).sum(axis=0)
             off += int(np.count_nonzero(np.abs(total - 1.0) > 1e-3))
             lowest = min(lowest, float(total.min()))
-    return {"pixels_off_by_1e-3": off, "fraction_off": off / size ** 2, "lowest_sum": lowest}
+    return {"pixels_off_by_1e-3": off, "fraction_off": off / size**2, "lowest_sum": lowest}
 
 
 def whole_image(scene: Path) -> np.ndarray:
@@ -473,13 +547,15 @@ def seams(scene: Path, size: int, geoseg_map: str, geoai_map: str) -> dict:
     tiling = geoseg_tiling(size)
     starts = geoai_starts(size)
     borders = Borders(size, size, starts, starts)
-    return {"size": size, "whole_image_seconds": whole_s, "whole_std": float(whole.std()),
-            "geoseg": seam_excess(read_target(geoseg_map, full), whole, tiling),
-            "geoai": seam_excess(read_target(geoai_map, full), whole, borders),
-            "geoseg_mean_abs_vs_whole": float(np.mean(np.abs(read_target(geoseg_map, full)
-                                                              - whole))),
-            "geoai_mean_abs_vs_whole": float(np.mean(np.abs(read_target(geoai_map, full)
-                                                             - whole)))}
+    return {
+        "size": size,
+        "whole_image_seconds": whole_s,
+        "whole_std": float(whole.std()),
+        "geoseg": seam_excess(read_target(geoseg_map, full), whole, tiling),
+        "geoai": seam_excess(read_target(geoai_map, full), whole, borders),
+        "geoseg_mean_abs_vs_whole": float(np.mean(np.abs(read_target(geoseg_map, full) - whole))),
+        "geoai_mean_abs_vs_whole": float(np.mean(np.abs(read_target(geoai_map, full) - whole))),
+    }
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -495,18 +571,36 @@ def summary_rows(runs: list[dict]) -> dict[tuple[str, int], dict]:
         row["seconds"].append(r["seconds"])
         row["rss"].append(r["peak_rss_mib"])
         row["pss"].append(r["peak_pss_mib"])
-    return {key: {"config": key[0], "size": key[1], "runs": len(v["seconds"]),
-                  "median_seconds": statistics.median(v["seconds"]),
-                  "peak_rss_mib": max(v["rss"]), "peak_pss_mib": max(v["pss"]),
-                  "mpx_per_s": key[1] ** 2 / 1e6 / statistics.median(v["seconds"])}
-            for key, v in rows.items()}
+    return {
+        key: {
+            "config": key[0],
+            "size": key[1],
+            "runs": len(v["seconds"]),
+            "median_seconds": statistics.median(v["seconds"]),
+            "peak_rss_mib": max(v["rss"]),
+            "peak_pss_mib": max(v["pss"]),
+            "mpx_per_s": key[1] ** 2 / 1e6 / statistics.median(v["seconds"]),
+        }
+        for key, v in rows.items()
+    }
 
 
 def paired_ratios(runs: list[dict], size: int, config: str) -> list[float]:
     """geoai seconds / ``config`` seconds within each repeat (the two ran next to each other)."""
+
     def seconds(name: str, repeat: int) -> float | None:
-        return next((r["seconds"] for r in runs if r["config"] == name and r["size"] == size
-                     and r["repeat"] == repeat and r["returncode"] == 0), None)
+        return next(
+            (
+                r["seconds"]
+                for r in runs
+                if r["config"] == name
+                and r["size"] == size
+                and r["repeat"] == repeat
+                and r["returncode"] == 0
+            ),
+            None,
+        )
+
     repeats = sorted({r["repeat"] for r in runs if r["size"] == size})
     pairs = [(seconds("geoai fp32", k), seconds(config, k)) for k in repeats]
     return [a / b for a, b in pairs if a and b]
@@ -525,34 +619,47 @@ def ratios(runs: list[dict], rows: dict, sizes: list[int], gpu: bool) -> dict:
                 continue
             goal = GPU_SPEED_GOAL if gpu else SPEED_GOAL[precision]
             speed = geoai["median_seconds"] / mine["median_seconds"]
-            entry[f"speed_{precision}"] = {"ratio": speed, "goal": goal, "ok": speed >= goal,
-                                           "paired": paired_ratios(runs, size,
-                                                                   f"geoseg {precision}")}
+            entry[f"speed_{precision}"] = {
+                "ratio": speed,
+                "goal": goal,
+                "ok": speed >= goal,
+                "paired": paired_ratios(runs, size, f"geoseg {precision}"),
+            }
             entry[f"memory_{precision}"] = {
                 "rss_ratio": mine["peak_rss_mib"] / geoai["peak_rss_mib"],
-                "pss_ratio": mine["peak_pss_mib"] / geoai["peak_pss_mib"], "goal": MEMORY_GOAL,
-                "ok": mine["peak_rss_mib"] / geoai["peak_rss_mib"] <= MEMORY_GOAL}
+                "pss_ratio": mine["peak_pss_mib"] / geoai["peak_pss_mib"],
+                "goal": MEMORY_GOAL,
+                "ok": mine["peak_rss_mib"] / geoai["peak_rss_mib"] <= MEMORY_GOAL,
+            }
         per_core = rows.get(("geoseg fp32 process per core", size))
         if per_core is not None and ("geoseg fp32", size) in rows:
             default = rows[("geoseg fp32", size)]
             entry["process_per_core_vs_default"] = {
                 "seconds": per_core["median_seconds"] / default["median_seconds"],
-                "pss": per_core["peak_pss_mib"] / default["peak_pss_mib"]}
+                "pss": per_core["peak_pss_mib"] / default["peak_pss_mib"],
+            }
         out[size] = entry
     return out
 
 
 def geoai_projection(rows: dict, sizes: list[int], target: int) -> dict | None:
     """geoai's peak RSS at ``target``² from a line through its two compared sizes."""
-    points = [(s * s, rows[("geoai fp32", s)]["peak_rss_mib"]) for s in sorted(sizes)
-              if ("geoai fp32", s) in rows]
+    points = [
+        (s * s, rows[("geoai fp32", s)]["peak_rss_mib"])
+        for s in sorted(sizes)
+        if ("geoai fp32", s) in rows
+    ]
     if len(points) < 2:
         return None
     (x0, y0), (x1, y1) = points[0], points[-1]
     per_px = (y1 - y0) / (x1 - x0)
     projected = y0 + per_px * (target * target - x0)
-    return {"bytes_per_pixel": per_px * MIB, "size": target, "projected_peak_mib": projected,
-            "machine_mib": psutil.virtual_memory().total / MIB}
+    return {
+        "bytes_per_pixel": per_px * MIB,
+        "size": target,
+        "projected_peak_mib": projected,
+        "machine_mib": psutil.virtual_memory().total / MIB,
+    }
 
 
 def verdict(ok: bool) -> str:
@@ -561,101 +668,161 @@ def verdict(ok: bool) -> str:
 
 def print_report(record: dict) -> None:
     print("\nruns (in the order they ran)")
-    header = (f"{'tool':<22} {'size':>7} {'#':>2} {'seconds':>8} {'peak RSS MiB':>12} "
-              f"{'peak PSS MiB':>12} {'Mpx/s':>6}")
+    header = (
+        f"{'tool':<22} {'size':>7} {'#':>2} {'seconds':>8} {'peak RSS MiB':>12} "
+        f"{'peak PSS MiB':>12} {'Mpx/s':>6}"
+    )
     print(header + "\n" + "-" * len(header))
     for r in record["runs"]:
         failed = "" if r["returncode"] == 0 else f"  FAILED {r['returncode']}"
-        print(f"{r['config']:<22} {r['size']:>6}² {r['repeat'] + 1:>2} {r['seconds']:>8.1f} "
-              f"{r['peak_rss_mib']:>12.0f} {r['peak_pss_mib']:>12.0f} {r['mpx_per_s']:>6.3f}"
-              f"{failed}")
+        print(
+            f"{r['config']:<22} {r['size']:>6}² {r['repeat'] + 1:>2} {r['seconds']:>8.1f} "
+            f"{r['peak_rss_mib']:>12.0f} {r['peak_pss_mib']:>12.0f} {r['mpx_per_s']:>6.3f}"
+            f"{failed}"
+        )
     print("\nsummary (median seconds, largest peaks)")
-    header = (f"{'tool':<22} {'size':>7} {'precision':>9} {'runs':>4} {'seconds':>8} "
-              f"{'peak RSS MiB':>12} {'peak PSS MiB':>12} {'Mpx/s':>6}")
+    header = (
+        f"{'tool':<22} {'size':>7} {'precision':>9} {'runs':>4} {'seconds':>8} "
+        f"{'peak RSS MiB':>12} {'peak PSS MiB':>12} {'Mpx/s':>6}"
+    )
     print(header + "\n" + "-" * len(header))
     for row in record["summary"]:
         precision = CONFIGS[row["config"]][1]
-        print(f"{row['config']:<22} {row['size']:>6}² {precision:>9} {row['runs']:>4} "
-              f"{row['median_seconds']:>8.1f} {row['peak_rss_mib']:>12.0f} "
-              f"{row['peak_pss_mib']:>12.0f} {row['mpx_per_s']:>6.3f}")
-    print("\nratios (speed: geoai seconds / geoseg seconds, medians; paired: per repeat; "
-          "memory: geoseg peak / geoai peak)")
+        print(
+            f"{row['config']:<22} {row['size']:>6}² {precision:>9} {row['runs']:>4} "
+            f"{row['median_seconds']:>8.1f} {row['peak_rss_mib']:>12.0f} "
+            f"{row['peak_pss_mib']:>12.0f} {row['mpx_per_s']:>6.3f}"
+        )
+    print(
+        "\nratios (speed: geoai seconds / geoseg seconds, medians; paired: per repeat; "
+        "memory: geoseg peak / geoai peak)"
+    )
     for size, entry in record["ratios"].items():
         for precision in ("fp32", "bf16"):
             speed, mem = entry.get(f"speed_{precision}"), entry.get(f"memory_{precision}")
             if speed is None:
                 continue
             paired = ", ".join(f"{p:.2f}" for p in speed["paired"])
-            print(f"  {size}² geoseg {precision}: speed {speed['ratio']:.2f}× (paired {paired}; "
-                  f"goal ≥ {speed['goal']}): {verdict(speed['ok'])}; memory RSS "
-                  f"{mem['rss_ratio']:.3f}, PSS {mem['pss_ratio']:.3f}"
-                  + (f" (goal ≤ {MEMORY_GOAL}): {verdict(mem['ok'])}"
-                     if int(size) == record["memory_goal_size"] else ""))
+            print(
+                f"  {size}² geoseg {precision}: speed {speed['ratio']:.2f}× (paired {paired}; "
+                f"goal ≥ {speed['goal']}): {verdict(speed['ok'])}; memory RSS "
+                f"{mem['rss_ratio']:.3f}, PSS {mem['pss_ratio']:.3f}"
+                + (
+                    f" (goal ≤ {MEMORY_GOAL}): {verdict(mem['ok'])}"
+                    if int(size) == record["memory_goal_size"]
+                    else ""
+                )
+            )
         if "process_per_core_vs_default" in entry:
             check = entry["process_per_core_vs_default"]
-            print(f"  {size}² geoseg fp32 with a process per core takes {check['seconds']:.2f}× "
-                  f"the default's seconds at {check['pss']:.2f}× its peak PSS")
+            print(
+                f"  {size}² geoseg fp32 with a process per core takes {check['seconds']:.2f}× "
+                f"the default's seconds at {check['pss']:.2f}× its peak PSS"
+            )
     projection = record.get("geoai_projection")
     if projection:
-        print(f"  geoai memory: {projection['bytes_per_pixel']:.0f} bytes per pixel → "
-              f"{projection['projected_peak_mib'] / 1024:.1f} GiB projected at "
-              f"{projection['size']}² (machine: {projection['machine_mib'] / 1024:.1f} GiB)")
+        print(
+            f"  geoai memory: {projection['bytes_per_pixel']:.0f} bytes per pixel → "
+            f"{projection['projected_peak_mib'] / 1024:.1f} GiB projected at "
+            f"{projection['size']}² (machine: {projection['machine_mib'] / 1024:.1f} GiB)"
+        )
     for big in record["big"]:
         ok = big["returncode"] == 0
-        print(f"  {big['size']}² geoseg {big['precision']}: {verdict(ok)} in "
-              f"{big['seconds']:.0f} s, peak RSS {big['peak_rss_mib']:.0f} MiB, "
-              f"PSS {big['peak_pss_mib']:.0f} MiB ({big['mpx_per_s']:.3f} Mpx/s)")
+        print(
+            f"  {big['size']}² geoseg {big['precision']}: {verdict(ok)} in "
+            f"{big['seconds']:.0f} s, peak RSS {big['peak_rss_mib']:.0f} MiB, "
+            f"PSS {big['peak_pss_mib']:.0f} MiB ({big['mpx_per_s']:.3f} Mpx/s)"
+        )
     print("\nagreement of the target probability (|Δ|: max / mean)")
     for a in record["agreement"]:
-        print(f"  {a['size']}² {a['pair']}: all {a['all_max']:.2e} / {a['all_mean']:.2e}; "
-              f"single-tile {a['single_tile_max']:.2e} / {a['single_tile_mean']:.2e}; "
-              f"overlaps {a['overlap_max']:.2e} / {a['overlap_mean']:.2e}; "
-              f"outer {OVERLAP} px {a['scene_edge_max']:.2e} / {a['scene_edge_mean']:.2e}  "
-              f"(geoseg map mean {a['first_mean']:.3f}, std {a['first_std']:.3f}, "
-              f"saturated {a['first_saturated_fraction']:.1%})")
+        print(
+            f"  {a['size']}² {a['pair']}: all {a['all_max']:.2e} / {a['all_mean']:.2e}; "
+            f"single-tile {a['single_tile_max']:.2e} / {a['single_tile_mean']:.2e}; "
+            f"overlaps {a['overlap_max']:.2e} / {a['overlap_mean']:.2e}; "
+            f"outer {OVERLAP} px {a['scene_edge_max']:.2e} / {a['scene_edge_mean']:.2e}  "
+            f"(geoseg map mean {a['first_mean']:.3f}, std {a['first_std']:.3f}, "
+            f"saturated {a['first_saturated_fraction']:.1%})"
+        )
     for size, sums in record["geoai_probability_sums"].items():
-        print(f"  {size}² geoai: class probabilities sum to 1 ± 1e-3 except on "
-              f"{sums['pixels_off_by_1e-3']:,} pixels ({sums['fraction_off']:.2%}); "
-              f"lowest sum {sums['lowest_sum']:.2e}")
+        print(
+            f"  {size}² geoai: class probabilities sum to 1 ± 1e-3 except on "
+            f"{sums['pixels_off_by_1e-3']:,} pixels ({sums['fraction_off']:.2%}); "
+            f"lowest sum {sums['lowest_sum']:.2e}"
+        )
     s = record.get("seams")
     if s:
-        print(f"\nseam excess at {s['size']}² (1.0 = none; whole-image map std "
-              f"{s['whole_std']:.3f}): geoseg {s['geoseg']:.3f}, geoai {s['geoai']:.3f}; "
-              f"mean |tiled − whole|: geoseg {s['geoseg_mean_abs_vs_whole']:.4f}, "
-              f"geoai {s['geoai_mean_abs_vs_whole']:.4f}")
+        print(
+            f"\nseam excess at {s['size']}² (1.0 = none; whole-image map std "
+            f"{s['whole_std']:.3f}): geoseg {s['geoseg']:.3f}, geoai {s['geoai']:.3f}; "
+            f"mean |tiled − whole|: geoseg {s['geoseg_mean_abs_vs_whole']:.4f}, "
+            f"geoai {s['geoai_mean_abs_vs_whole']:.4f}"
+        )
 
 
 def peer_versions(python: Path) -> dict:
-    code = ("import json, importlib.metadata as m; print(json.dumps({p: m.version(p) for p in "
-            "('geoai-py', 'torch', 'torchvision', 'segmentation-models-pytorch', 'rasterio')}))")
-    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
-                            env=peer_env(), check=True)
+    code = (
+        "import json, importlib.metadata as m; print(json.dumps({p: m.version(p) for p in "
+        "('geoai-py', 'torch', 'torchvision', 'segmentation-models-pytorch', 'rasterio')}))"
+    )
+    result = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, env=peer_env(), check=True
+    )
     return json.loads(result.stdout)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192],
-                        help="scene sizes both tools run (default: 4096 8192)")
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="repeats at every compared size but the largest (default: 2)")
-    parser.add_argument("--large-repeats", type=int, default=2,
-                        help="repeats at the largest compared size (default: 2)")
-    parser.add_argument("--big", type=int, default=20000,
-                        help="scene size geoseg alone runs, with --big-precision (default: 20000)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[4096, 8192],
+        help="scene sizes both tools run (default: 4096 8192)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="repeats at every compared size but the largest (default: 2)",
+    )
+    parser.add_argument(
+        "--large-repeats",
+        type=int,
+        default=2,
+        help="repeats at the largest compared size (default: 2)",
+    )
+    parser.add_argument(
+        "--big",
+        type=int,
+        default=20000,
+        help="scene size geoseg alone runs, with --big-precision (default: 20000)",
+    )
     parser.add_argument("--big-precision", default="bf16", choices=["fp32", "bf16"])
     parser.add_argument("--no-big", action="store_true", help="skip the geoseg-only scene")
-    parser.add_argument("--no-workers-check", action="store_true",
-                        help="skip the geoseg run with a process per core at the smallest size")
+    parser.add_argument(
+        "--no-workers-check",
+        action="store_true",
+        help="skip the geoseg run with a process per core at the smallest size",
+    )
     parser.add_argument("--blend", default="spline", help="geoai's blend_mode (default: spline)")
-    parser.add_argument("--peer-spec", default=PEER_SPEC,
-                        help=f"pip requirement for the peer (default: {PEER_SPEC})")
-    parser.add_argument("--seam-size", type=int, default=STATS_SIZE,
-                        help=f"compared size that gets the whole-image reference for the seam "
-                             f"excess (default: {STATS_SIZE})")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the runs (and agreement, seams, big run) of an earlier "
-                             "peers.json for the sizes not measured now: a long benchmark in parts")
+    parser.add_argument(
+        "--peer-spec",
+        default=PEER_SPEC,
+        help=f"pip requirement for the peer (default: {PEER_SPEC})",
+    )
+    parser.add_argument(
+        "--seam-size",
+        type=int,
+        default=STATS_SIZE,
+        help=f"compared size that gets the whole-image reference for the seam "
+        f"excess (default: {STATS_SIZE})",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the runs (and agreement, seams, big run) of an earlier "
+        "peers.json for the sizes not measured now: a long benchmark in parts",
+    )
     return parser.parse_args(argv)
 
 
@@ -676,18 +843,27 @@ def reuse_earlier(record: dict, sizes: list[int], keep_big: bool) -> list[int]:
     kept = sorted({r["size"] for r in earlier["runs"]})
     record["runs"] = earlier["runs"]
     record["agreement"] = [a for a in earlier["agreement"] if a["size"] not in sizes]
-    record["geoai_probability_sums"] = {int(k): v for k, v in
-                                        earlier.get("geoai_probability_sums", {}).items()
-                                        if int(k) not in sizes}
+    record["geoai_probability_sums"] = {
+        int(k): v
+        for k, v in earlier.get("geoai_probability_sums", {}).items()
+        if int(k) not in sizes
+    }
     if earlier.get("seams") and earlier["seams"]["size"] not in sizes:
         record["seams"] = earlier["seams"]
     if keep_big:
         record["big"] = earlier.get("big", [])
-    record["reused"] = {"sizes": kept, "revision": earlier.get("revision"),
-                        "options": earlier.get("options"), "reused": earlier.get("reused")}
+    record["reused"] = {
+        "sizes": kept,
+        "revision": earlier.get("revision"),
+        "options": earlier.get("options"),
+        "reused": earlier.get("reused"),
+    }
     record["memory_goal_size"] = max([*sizes, *kept])
-    print(f"reusing the runs at {', '.join(f'{k}²' for k in kept) or 'no size'} from "
-          f"{RESULTS.relative_to(ROOT)}", flush=True)
+    print(
+        f"reusing the runs at {', '.join(f'{k}²' for k in kept) or 'no size'} from "
+        f"{RESULTS.relative_to(ROOT)}",
+        flush=True,
+    )
     return sorted({*sizes, *kept})
 
 
@@ -710,15 +886,29 @@ def main(argv: list[str] | None = None) -> int:
     mean, std = band_statistics(scenes[STATS_SIZE])
     card = make_checkpoint(mean, std)
     record: dict = {
-        "revision": memory.git_revision(), "geoseg": __version__, "peer": peer_versions(python),
-        "options": vars(options), "device": "cuda" if gpu else "cpu", "cpus": os.cpu_count(),
-        "memory_bytes": psutil.virtual_memory().total, "card": card,
-        "geoai_call": {"function": "geoai.inference.predict_geotiff", "blend_mode": options.blend,
-                       "tile_size": TILE, "overlap": OVERLAP, "batch_size": BATCH,
-                       "preprocess_fn": "DN x scale, (r - mean) / std (the card's)",
-                       "model": "smp Unet(resnet34) + softmax"},
-        "memory_goal_size": sizes[-1], "runs": [], "agreement": [],
-        "geoai_probability_sums": {}, "big": []}
+        "revision": memory.git_revision(),
+        "geoseg": __version__,
+        "peer": peer_versions(python),
+        "options": vars(options),
+        "device": "cuda" if gpu else "cpu",
+        "cpus": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "card": card,
+        "geoai_call": {
+            "function": "geoai.inference.predict_geotiff",
+            "blend_mode": options.blend,
+            "tile_size": TILE,
+            "overlap": OVERLAP,
+            "batch_size": BATCH,
+            "preprocess_fn": "DN x scale, (r - mean) / std (the card's)",
+            "model": "smp Unet(resnet34) + softmax",
+        },
+        "memory_goal_size": sizes[-1],
+        "runs": [],
+        "agreement": [],
+        "geoai_probability_sums": {},
+        "big": [],
+    }
     compared = sizes
     if options.reuse:
         compared = reuse_earlier(record, sizes, keep_big=options.no_big)
@@ -730,30 +920,54 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{size}² ({repeats} repeats, alternating)", flush=True)
         for repeat in range(first, first + repeats):
             for name in order(repeat, names):
-                record["runs"].append(run_config(name, scenes[size], size, repeat, python, card,
-                                                 options.blend))
+                record["runs"].append(
+                    run_config(name, scenes[size], size, repeat, python, card, options.blend)
+                )
             if size == sizes[0] and repeat == 0 and not options.no_workers_check:
-                record["runs"].append(run_config("geoseg fp32 process per core", scenes[size], size,
-                                                 repeat, python, card, options.blend))
-        last = {r["config"]: r for r in record["runs"] if r["size"] == size
-                and r["returncode"] == 0}
+                record["runs"].append(
+                    run_config(
+                        "geoseg fp32 process per core",
+                        scenes[size],
+                        size,
+                        repeat,
+                        python,
+                        card,
+                        options.blend,
+                    )
+                )
+        last = {
+            r["config"]: r for r in record["runs"] if r["size"] == size and r["returncode"] == 0
+        }
         if "geoai fp32" in last:
             record["geoai_probability_sums"][size] = probability_sums(
-                last["geoai fp32"]["probability"], size)
+                last["geoai fp32"]["probability"], size
+            )
             starts = geoai_starts(size)
             if starts != geoseg_tiling(size).row_starts:
                 print(f"  note: geoai's tile starts differ from geoseg's at {size}²")
             for config in ("geoseg fp32", "geoseg bf16"):
                 if config in last:
                     record["agreement"].append(
-                        {"size": size, "pair": f"{config} vs geoai fp32",
-                         "same_tile_starts": starts == geoseg_tiling(size).row_starts}
-                        | agreement(last[config]["probability"], last["geoai fp32"]["probability"],
-                                    size, starts))
+                        {
+                            "size": size,
+                            "pair": f"{config} vs geoai fp32",
+                            "same_tile_starts": starts == geoseg_tiling(size).row_starts,
+                        }
+                        | agreement(
+                            last[config]["probability"],
+                            last["geoai fp32"]["probability"],
+                            size,
+                            starts,
+                        )
+                    )
             if size == options.seam_size and "geoseg fp32" in last:
                 print(f"  whole-image reference at {size}² for the seam excess ...", flush=True)
-                record["seams"] = seams(scenes[size], size, last["geoseg fp32"]["probability"],
-                                        last["geoai fp32"]["probability"])
+                record["seams"] = seams(
+                    scenes[size],
+                    size,
+                    last["geoseg fp32"]["probability"],
+                    last["geoai fp32"]["probability"],
+                )
         write(record)
     if not options.no_big:
         scene = ensure_scene(options.big)

@@ -25,8 +25,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def timed_run(workflow: Path, workers: int) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "geoseg", "run", str(workflow), "--workers",
-                    str(workers), "--no-progress"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geoseg",
+            "run",
+            str(workflow),
+            "--workers",
+            str(workers),
+            "--no-progress",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -37,8 +49,9 @@ def fresh_copy(workflow: Path, out: Path) -> Path:
     data["outputs"] |= {"dir": str(out), "overwrite": True}
     pairs = (data.get("change") or {}).get("pairs")
     if isinstance(pairs, list):
-        data["change"]["pairs"] = [[str((workflow.parent / p).resolve()) for p in pair]
-                                   for pair in pairs]
+        data["change"]["pairs"] = [
+            [str((workflow.parent / p).resolve()) for p in pair] for pair in pairs
+        ]
     copy = out.parent / workflow.name
     copy.write_text(yaml.safe_dump(data))
     return copy
@@ -57,13 +70,18 @@ def main() -> None:
                 runs.append(timed_run(workflow, workers))
                 print(f"{workers} worker(s): {runs[-1]:.1f} s", flush=True)
     medians = {w: statistics.median(t) for w, t in times.items()}
-    print(f"median: 1 worker {medians[1]:.1f} s, 2 workers {medians[2]:.1f} s, "
-          f"speed-up {medians[1] / medians[2]:.2f}x")
+    print(
+        f"median: 1 worker {medians[1]:.1f} s, 2 workers {medians[2]:.1f} s, "
+        f"speed-up {medians[1] / medians[2]:.2f}x"
+    )
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "scaling.json").write_text(json.dumps({"workflow": str(args.workflow),
-                                                      "times_s": times, "median_s": medians},
-                                                     indent=2) + "\n")
+    (results / "scaling.json").write_text(
+        json.dumps(
+            {"workflow": str(args.workflow), "times_s": times, "median_s": medians}, indent=2
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -81,14 +81,29 @@ def read_scene() -> np.ndarray:
 def random_unet(seed: int, encoder: str, x: np.ndarray) -> TorchModel:
     """A U-Net with random weights drawn from ``seed``, normalising inputs by ``x``'s band stats."""
     torch.manual_seed(seed)
-    module = smp.create_model("Unet", encoder_name=encoder, encoder_weights=None,
-                              in_channels=len(BANDS), classes=len(CLASSES))
-    normalisation = Normalisation(mean=tuple(float(v) for v in x.mean(axis=(1, 2))),
-                                  std=tuple(float(v) for v in x.std(axis=(1, 2))))
-    card = ModelCard(name=f"random-unet-{encoder}-seed{seed}", architecture="Unet",
-                     encoder=encoder, bands=BANDS, classes=CLASSES, target_class=CLASSES[TARGET],
-                     normalisation=normalisation, edge_margin=EDGE_MARGIN, tile_size=TILE,
-                     overlap=OVERLAP)
+    module = smp.create_model(
+        "Unet",
+        encoder_name=encoder,
+        encoder_weights=None,
+        in_channels=len(BANDS),
+        classes=len(CLASSES),
+    )
+    normalisation = Normalisation(
+        mean=tuple(float(v) for v in x.mean(axis=(1, 2))),
+        std=tuple(float(v) for v in x.std(axis=(1, 2))),
+    )
+    card = ModelCard(
+        name=f"random-unet-{encoder}-seed{seed}",
+        architecture="Unet",
+        encoder=encoder,
+        bands=BANDS,
+        classes=CLASSES,
+        target_class=CLASSES[TARGET],
+        normalisation=normalisation,
+        edge_margin=EDGE_MARGIN,
+        tile_size=TILE,
+        overlap=OVERLAP,
+    )
     return TorchModel(module, card, device=torch.device("cpu"))
 
 
@@ -114,8 +129,12 @@ def measure_seed(seed: int, encoder: str, x: np.ndarray, client: Client, work: P
     model = random_unet(seed, encoder, x)
     whole = whole_image(model, x)
     tiling = TileGrid(whole.shape[0], whole.shape[1], TILE, OVERLAP)
-    row: dict = {"seed": seed, "whole_std": float(np.std(whole)),
-                 "seam_excess": {}, "mean_abs_diff": {}}
+    row: dict = {
+        "seed": seed,
+        "whole_std": float(np.std(whole)),
+        "seam_excess": {},
+        "mean_abs_diff": {},
+    }
     for blend in BLENDS:
         out = tiled(model, client, blend, work / f"seed{seed}-{blend}")
         row["seam_excess"][blend] = seam_excess(out, whole, tiling)
@@ -126,9 +145,13 @@ def measure_seed(seed: int, encoder: str, x: np.ndarray, client: Client, work: P
 
 def summarise(rows: list[dict]) -> dict:
     """Mean and median over seeds of each blend's seam excess and mean |tiled − whole|."""
-    return {stat: {metric: {blend: fn([r[metric][blend] for r in rows]) for blend in BLENDS}
-                   for metric in ("seam_excess", "mean_abs_diff")}
-            for stat, fn in (("mean", statistics.fmean), ("median", statistics.median))}
+    return {
+        stat: {
+            metric: {blend: fn([r[metric][blend] for r in rows]) for blend in BLENDS}
+            for metric in ("seam_excess", "mean_abs_diff")
+        }
+        for stat, fn in (("mean", statistics.fmean), ("median", statistics.median))
+    }
 
 
 def print_table(rows: list[dict], summary: dict) -> None:
@@ -137,12 +160,16 @@ def print_table(rows: list[dict], summary: dict) -> None:
     print("-" * len(header))
     for r in rows:
         ex, mad = r["seam_excess"], r["mean_abs_diff"]
-        print(f"{r['seed']:>4}  {r['whole_std']:9.3f}  {ex['mean']:11.3f}  {ex['cosine']:13.3f}  "
-              f"{mad['mean']:8.4f}  {mad['cosine']:10.4f}  {r['seconds']:7.1f}")
+        print(
+            f"{r['seed']:>4}  {r['whole_std']:9.3f}  {ex['mean']:11.3f}  {ex['cosine']:13.3f}  "
+            f"{mad['mean']:8.4f}  {mad['cosine']:10.4f}  {r['seconds']:7.1f}"
+        )
     for stat, values in summary.items():
         ex, mad = values["seam_excess"], values["mean_abs_diff"]
-        print(f"{stat:>6} {'':9}  {ex['mean']:11.3f}  {ex['cosine']:13.3f}  "
-              f"{mad['mean']:8.4f}  {mad['cosine']:10.4f}")
+        print(
+            f"{stat:>6} {'':9}  {ex['mean']:11.3f}  {ex['cosine']:13.3f}  "
+            f"{mad['mean']:8.4f}  {mad['cosine']:10.4f}"
+        )
 
 
 def main() -> None:
@@ -151,17 +178,38 @@ def main() -> None:
     args = parser.parse_args()
     x = read_scene()
     started = time.perf_counter()
-    with (local_cluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client,
-          tempfile.TemporaryDirectory() as work):
+    with (
+        local_cluster(n_workers=2, threads_per_worker=1) as cluster,
+        Client(cluster) as client,
+        tempfile.TemporaryDirectory() as work,
+    ):
         rows = [measure_seed(seed, args.encoder, x, client, Path(work)) for seed in SEEDS]
     summary = summarise(rows)
     print_table(rows, summary)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    config = {"scene": SCENE.name, "bands": BANDS, "architecture": "Unet",
-              "encoder": args.encoder, "tile_size": TILE, "overlap": OVERLAP,
-              "edge_margin": EDGE_MARGIN, "seeds": SEEDS, "normalisation": "scene band mean/std"}
-    RESULTS.write_text(json.dumps({"config": config, "seeds": rows, "summary": summary,
-                                   "seconds": time.perf_counter() - started}, indent=2) + "\n")
+    config = {
+        "scene": SCENE.name,
+        "bands": BANDS,
+        "architecture": "Unet",
+        "encoder": args.encoder,
+        "tile_size": TILE,
+        "overlap": OVERLAP,
+        "edge_margin": EDGE_MARGIN,
+        "seeds": SEEDS,
+        "normalisation": "scene band mean/std",
+    }
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "config": config,
+                "seeds": rows,
+                "summary": summary,
+                "seconds": time.perf_counter() - started,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -6,17 +6,38 @@ The Python API is the product; the ``geoseg`` command is a thin layer over it::
     results = process("samples/", "out/", ProcessConfig(tile_size=512, overlap=128))
 """
 
-__version__ = "0.1.0"
-
 from geoseg.errors import ConfigError, GeosegError, ModelError, OutputError, SceneError
-from geoseg.pipeline import SceneResult, process
+from geoseg.pipeline import change, change_pairs, evaluate, process, run_workflow, vectorize
 from geoseg.plan import ProcessConfig
+from geoseg.results import ChangeResult, EvaluationResult, PolygonsResult, SceneResult
 from geoseg.scenes import Scene, SceneOptions, find_scenes, open_scene
 from geoseg.seams import seam_excess, seam_ratio
 from geoseg.tiling import TileGrid
+from geoseg.version import __version__
 
 __all__ = [
-    "ConfigError", "GeosegError", "ModelError", "OutputError", "ProcessConfig", "Scene",
-    "SceneError", "SceneOptions", "SceneResult", "TileGrid", "__version__", "find_scenes",
-    "open_scene", "process", "seam_excess", "seam_ratio",
+    "ChangeResult",
+    "ConfigError",
+    "EvaluationResult",
+    "GeosegError",
+    "ModelError",
+    "OutputError",
+    "PolygonsResult",
+    "ProcessConfig",
+    "Scene",
+    "SceneError",
+    "SceneOptions",
+    "SceneResult",
+    "TileGrid",
+    "__version__",
+    "change",
+    "change_pairs",
+    "evaluate",
+    "find_scenes",
+    "open_scene",
+    "process",
+    "run_workflow",
+    "seam_excess",
+    "seam_ratio",
+    "vectorize",
 ]

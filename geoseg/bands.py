@@ -14,31 +14,75 @@ SENSORS = ("sentinel2", "landsat-tm", "landsat-oli")
 
 # Sentinel-2 MSI (L1C/L2A) band codes.
 _SENTINEL2 = {
-    "b1": "coastal", "b2": "blue", "b3": "green", "b4": "red", "b5": "rededge1",
-    "b6": "rededge2", "b7": "rededge3", "b8": "nir", "b8a": "nir08", "b9": "nir09",
-    "b10": "cirrus", "b11": "swir16", "b12": "swir22", "scl": "scl",
+    "b1": "coastal",
+    "b2": "blue",
+    "b3": "green",
+    "b4": "red",
+    "b5": "rededge1",
+    "b6": "rededge2",
+    "b7": "rededge3",
+    "b8": "nir",
+    "b8a": "nir08",
+    "b9": "nir09",
+    "b10": "cirrus",
+    "b11": "swir16",
+    "b12": "swir22",
+    "scl": "scl",
 }
 # Landsat 4/5 TM and 7 ETM+ (Collection 2 SR_/ST_ prefixes are stripped before lookup).
 _LANDSAT_TM = {
-    "b1": "blue", "b2": "green", "b3": "red", "b4": "nir", "b5": "swir16",
-    "b6": "lwir", "b7": "swir22", "qa_pixel": "qa_pixel",
+    "b1": "blue",
+    "b2": "green",
+    "b3": "red",
+    "b4": "nir",
+    "b5": "swir16",
+    "b6": "lwir",
+    "b7": "swir22",
+    "qa_pixel": "qa_pixel",
 }
 # Landsat 8/9 OLI-TIRS.
 _LANDSAT_OLI = {
-    "b1": "coastal", "b2": "blue", "b3": "green", "b4": "red", "b5": "nir",
-    "b6": "swir16", "b7": "swir22", "b10": "lwir11", "b11": "lwir12", "qa_pixel": "qa_pixel",
+    "b1": "coastal",
+    "b2": "blue",
+    "b3": "green",
+    "b4": "red",
+    "b5": "nir",
+    "b6": "swir16",
+    "b7": "swir22",
+    "b10": "lwir11",
+    "b11": "lwir12",
+    "qa_pixel": "qa_pixel",
 }
 CODES = {"sentinel2": _SENTINEL2, "landsat-tm": _LANDSAT_TM, "landsat-oli": _LANDSAT_OLI}
 
 # Words that name a band whatever the sensor.
 WORDS = {
-    "coastal": "coastal", "blue": "blue", "green": "green", "red": "red", "nir": "nir",
-    "nir08": "nir08", "nir09": "nir09", "rededge1": "rededge1", "rededge2": "rededge2",
-    "rededge3": "rededge3", "cirrus": "cirrus", "swir1": "swir16", "swir16": "swir16",
-    "swir2": "swir22", "swir22": "swir22", "thermal": "lwir", "tir": "lwir", "lwir": "lwir",
-    "lwir11": "lwir11", "lwir12": "lwir12", "scl": "scl", "qa_pixel": "qa_pixel",
+    "coastal": "coastal",
+    "blue": "blue",
+    "green": "green",
+    "red": "red",
+    "nir": "nir",
+    "nir08": "nir08",
+    "nir09": "nir09",
+    "rededge1": "rededge1",
+    "rededge2": "rededge2",
+    "rededge3": "rededge3",
+    "cirrus": "cirrus",
+    "swir1": "swir16",
+    "swir16": "swir16",
+    "swir2": "swir22",
+    "swir22": "swir22",
+    "thermal": "lwir",
+    "tir": "lwir",
+    "lwir": "lwir",
+    "lwir11": "lwir11",
+    "lwir12": "lwir12",
+    "scl": "scl",
+    "qa_pixel": "qa_pixel",
     # Phrases, matched on consecutive words run together ("Red Edge 1" → rededge1).
-    "coastalaerosol": "coastal", "nearinfrared": "nir", "shortwaveinfrared1": "swir16",
+    "coastalaerosol": "coastal",
+    "nearinfrared": "nir",
+    "shortwaveinfrared1": "swir16",
     "shortwaveinfrared2": "swir22",
 }
 CANONICAL = frozenset(WORDS.values()) | frozenset(n for t in CODES.values() for n in t.values())
@@ -46,16 +90,25 @@ QUALITY_BANDS = frozenset({"scl", "qa_pixel"})
 
 # Sensor hints in file names or tags, checked in this order.
 _SENSOR_HINTS = (
-    ("sentinel2", re.compile(r"(^|[^a-z0-9])(s2[ab]?|sentinel[-_ ]?2[ab]?|msi|t\d\d[a-z]{3})"
-                             r"([^a-z0-9]|$)")),
+    (
+        "sentinel2",
+        re.compile(
+            r"(^|[^a-z0-9])(s2[ab]?|sentinel[-_ ]?2[ab]?|msi|t\d\d[a-z]{3})"
+            r"([^a-z0-9]|$)"
+        ),
+    ),
     ("landsat-oli", re.compile(r"(^|[^a-z0-9])(lc0?[89]|landsat[-_ ]?[89]|oli)([^a-z0-9]|$)")),
-    ("landsat-tm", re.compile(r"(^|[^a-z0-9])(l[te]0?[457]|landsat[-_ ]?[457]|tm|etm)([^a-z0-9]|$)")),
+    (
+        "landsat-tm",
+        re.compile(r"(^|[^a-z0-9])(l[te]0?[457]|landsat[-_ ]?[457]|tm|etm)([^a-z0-9]|$)"),
+    ),
 )
 _CODE = re.compile(r"^(?:sr_|st_|toa_)?b(\d{1,2}a?)$")
 # A Landsat Collection-2 product id; what follows it in a file name is the band (SR_B4, QA_PIXEL,
 # ST_QA, SR_QA_AEROSOL ...).
-_LANDSAT_PRODUCT = re.compile(r"^L[COTEM]0\d_L[12][A-Z]{2}_\d{6}_\d{8}_\d{8}_\d{2}_[A-Z0-9]{2}_(.+)$",
-                              re.IGNORECASE)
+_LANDSAT_PRODUCT = re.compile(
+    r"^L[COTEM]0\d_L[12][A-Z]{2}_\d{6}_\d{8}_\d{8}_\d{2}_[A-Z0-9]{2}_(.+)$", re.IGNORECASE
+)
 
 
 def _tokens(label: str) -> list[str]:
@@ -66,7 +119,7 @@ def _word(tokens: list[str]) -> str | None:
     """The canonical name of the longest run of tokens that is a word (``red edge 1`` → rededge1)."""
     for n in (3, 2, 1):
         for i in range(len(tokens) - n + 1):
-            run = "".join(tokens[i:i + n])
+            run = "".join(tokens[i : i + n])
             if run in WORDS:
                 return WORDS[run]
     return None

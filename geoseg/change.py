@@ -16,46 +16,36 @@ Requiring a minimum drop, not just a class flip, keeps pixels that hover at the 
 dates (radiometric differences between dates, haze) from counting as loss.
 """
 
-from dataclasses import asdict, dataclass, field, replace
+import datetime as dt
+from dataclasses import replace
 from itertools import pairwise
 
 import numpy as np
 from rasterio.windows import Window
 
 from geoseg.errors import SceneError
+from geoseg.options import ChangeOptions, LossRule  # noqa: F401 (ChangeOptions: re-exported)
 from geoseg.scenes import Scene, grids_overlap
 from geoseg.store import BlockStore, Layer, read_probability
 from geoseg.tiling import Block
-from geoseg.vectorizing import GroundMeasure, PolygonOptions
+from geoseg.vectorizing import GroundMeasure
 
 UNCHANGED, LOSS, GAIN, UNKNOWN = 0, 1, 2, 255
-SCL_UNUSABLE = {0: "no data", 1: "saturated or defective", 3: "cloud shadow",
-                8: "cloud, medium probability", 9: "cloud, high probability", 10: "thin cirrus",
-                11: "snow or ice"}
+CHANGE_CLASSES = ("unchanged", "loss", "gain")  # loss.tif's values 0, 1, 2 (255: unknown)
+SCL_UNUSABLE = {
+    0: "no data",
+    1: "saturated or defective",
+    3: "cloud shadow",
+    8: "cloud, medium probability",
+    9: "cloud, high probability",
+    10: "thin cirrus",
+    11: "snow or ice",
+}
 QA_PIXEL_UNUSABLE_BITS = {0: "fill", 1: "dilated cloud", 2: "cirrus", 3: "cloud", 4: "cloud shadow"}
 CHANGE_LAYERS = (
     Layer("probability_drop", "float32", float("nan"), "AVERAGE", ("forest_probability_drop",)),
     Layer("loss", "uint8", UNKNOWN, "NEAREST", ("change",)),
 )
-
-
-@dataclass(frozen=True)
-class LossRule:
-    """Thresholds of the loss rule (see the module docstring)."""
-
-    forest_threshold: float = 0.5
-    min_drop: float = 0.3
-
-
-@dataclass(frozen=True)
-class ChangeOptions:
-    """Options of a change run beyond the segmentation's own."""
-
-    rule: LossRule = LossRule()
-    polygons: PolygonOptions = field(default_factory=PolygonOptions)
-    allow_reversed: bool = False
-    quicklook: bool = True
-    normalise: bool = True  # match the before scene's radiometry to the after scene's
 
 
 def total(counts: list[dict[str, float]]) -> dict[str, float]:
@@ -71,8 +61,9 @@ def usable(quality: np.ndarray, band: str) -> np.ndarray:
     return (quality.astype(np.uint32) & bits) == 0
 
 
-def change_classes(before: np.ndarray, after: np.ndarray, known: np.ndarray, rule: LossRule
-                   ) -> np.ndarray:
+def change_classes(
+    before: np.ndarray, after: np.ndarray, known: np.ndarray, rule: LossRule
+) -> np.ndarray:
     """The loss rule on forest probabilities of two dates (``known``: seen and usable on both)."""
     forest_before = before >= rule.forest_threshold
     forest_after = after >= rule.forest_threshold
@@ -93,8 +84,14 @@ def quality_mask(scene: Scene, window: Window) -> np.ndarray:
     return np.ones((int(window.height), int(window.width)), bool)
 
 
-def change_block(before: tuple[Scene, str], after: tuple[Scene, str], forest_band: int,
-                 block: Block, rule: LossRule, store: BlockStore) -> dict[str, float]:
+def change_block(
+    before: tuple[Scene, str],
+    after: tuple[Scene, str],
+    forest_band: int,
+    block: Block,
+    rule: LossRule,
+    store: BlockStore,
+) -> dict[str, float]:
     """Compare one block of two dates' forest probabilities, store loss and drop, count pixels.
 
     ``before`` / ``after`` are (scene on the common grid, path of its probability raster).
@@ -108,43 +105,65 @@ def change_block(before: tuple[Scene, str], after: tuple[Scene, str], forest_ban
     drop = np.where(known, probs[0] - probs[1], np.nan).astype(np.float32)
     store.write_layer("probability_drop", block, drop[None])
     store.write_layer("loss", block, classes[None], VALID_PIXELS=int(known.sum()))
-    centre = (block.window.row_off + block.window.height / 2,
-              block.window.col_off + block.window.width / 2)
+    centre = (
+        block.window.row_off + block.window.height / 2,
+        block.window.col_off + block.window.width / 2,
+    )
     # Pixel area at the block's centre: exact on projected grids, within a block's latitude span
     # of exact on geographic ones.
     pixel_ha = GroundMeasure(store.grid).pixel_area_m2(*centre) / 1e4
-    pixels = {"valid_before": int(np.isfinite(probs[0]).sum()), "known": int(known.sum()),
-              "forest_before": int((known & (probs[0] >= rule.forest_threshold)).sum()),
-              "forest_after": int((known & (probs[1] >= rule.forest_threshold)).sum()),
-              "loss": int((classes == LOSS).sum()), "gain": int((classes == GAIN).sum())}
+    pixels = {
+        "valid_before": int(np.isfinite(probs[0]).sum()),
+        "known": int(known.sum()),
+        "forest_before": int((known & (probs[0] >= rule.forest_threshold)).sum()),
+        "forest_after": int((known & (probs[1] >= rule.forest_threshold)).sum()),
+        "loss": int((classes == LOSS).sum()),
+        "gain": int((classes == GAIN).sum()),
+    }
     return pixels | {f"{key}_ha": n * pixel_ha for key, n in pixels.items()}
 
 
 def check_dates(before: Scene, after: Scene, allow_reversed: bool) -> None:
     """Both dates known, different, and in order (unless reversed pairs are allowed)."""
-    for scene in (before, after):
-        if scene.date is None:
-            raise SceneError(f"{scene.name}: no acquisition date found (name the file with its "
-                             "date, e.g. scene_2021-05-27.tif)")
-    if before.date == after.date:
-        raise SceneError(f"{before.name} and {after.name}: both dated {before.date}; a change "
-                         "needs two different dates")
-    if before.date > after.date and not allow_reversed:
-        raise SceneError(f"{before.name} ({before.date}) is later than {after.name} "
-                         f"({after.date}); swap them, or pass --allow-reversed")
+    first, second = _known_date(before), _known_date(after)
+    if first == second:
+        raise SceneError(
+            f"{before.name} and {after.name}: both dated {first}; a change "
+            "needs two different dates"
+        )
+    if first > second and not allow_reversed:
+        raise SceneError(
+            f"{before.name} ({first}) is later than {after.name} "
+            f"({second}); swap them, or allow it with `allow_reversed`",
+            options=("allow_reversed",),
+        )
+
+
+def _known_date(scene: Scene) -> dt.date:
+    if scene.date is None:
+        raise SceneError(
+            f"{scene.name}: no acquisition date found (name the file with its "
+            "date, e.g. scene_2021-05-27.tif)"
+        )
+    return scene.date
 
 
 def summary(counts: dict[str, float], before: Scene, after: Scene, rule: LossRule) -> dict:
     """The numbers of a change run, in hectares, as written to ``summary.json``."""
     return {
-        "scene_before": before.name, "scene_after": after.name,
-        "date_before": date_text(before), "date_after": date_text(after),
-        **{f"{key}_ha": round(counts.get(f"{key}_ha", 0.0), 2)
-           for key in ("forest_before", "forest_after", "loss", "gain")},
+        "scene_before": before.name,
+        "scene_after": after.name,
+        "date_before": date_text(before),
+        "date_after": date_text(after),
+        **{
+            f"{key}_ha": round(counts.get(f"{key}_ha", 0.0), 2)
+            for key in ("forest_before", "forest_after", "loss", "gain")
+        },
         "observed_both_ha": round(counts.get("known_ha", 0.0), 2),
         "observed_share": round(counts["known"] / counts["valid_before"], 4)
-        if counts.get("valid_before") else 0.0,
-        "rule": asdict(rule),
+        if counts.get("valid_before")
+        else 0.0,
+        "rule": rule.model_dump(),
     }
 
 
@@ -155,8 +174,9 @@ def date_text(scene: Scene) -> str | None:
     return scene.date.isoformat() if scene.date_precision == "day" else f"{scene.date:%Y}"
 
 
-def normalised_to(target: Scene, reference: Scene, bands: tuple[str, ...],
-                  size: int = 1024) -> Scene:
+def normalised_to(
+    target: Scene, reference: Scene, bands: tuple[str, ...], size: int = 1024
+) -> Scene:
     """``target`` with each of ``bands`` rescaled so its median and interquartile range match
     ``reference``'s over the pixels both see (both on one grid).
 
@@ -180,10 +200,19 @@ def normalised_to(target: Scene, reference: Scene, bands: tuple[str, ...],
         r_q = np.percentile(r[i][both], (25, 50, 75))
         gain = (r_q[2] - r_q[0]) / (t_q[2] - t_q[0]) if t_q[2] > t_q[0] else 1.0
         fitted[name] = (gain, r_q[1] - gain * t_q[1])
-    return replace(target, bands=tuple(
-        replace(b, scale=b.scale * fitted[b.name][0],
-                offset=b.offset * fitted[b.name][0] + fitted[b.name][1])
-        if b.name in fitted else b for b in target.bands))
+    return replace(
+        target,
+        bands=tuple(
+            replace(
+                b,
+                scale=b.scale * fitted[b.name][0],
+                offset=b.offset * fitted[b.name][0] + fitted[b.name][1],
+            )
+            if b.name in fitted
+            else b
+            for b in target.bands
+        ),
+    )
 
 
 def consecutive_pairs(scenes: list[Scene]) -> list[tuple[Scene, Scene]]:
@@ -191,7 +220,7 @@ def consecutive_pairs(scenes: list[Scene]) -> list[tuple[Scene, Scene]]:
     a place belong to it; each place's scenes are paired in date order. Undated scenes are left
     out (they cannot be ordered)."""
     places: list[list[Scene]] = []
-    for scene in sorted((s for s in scenes if s.date is not None), key=lambda s: s.date):
+    for scene in sorted((s for s in scenes if s.date is not None), key=_known_date):
         place = next((p for p in places if grids_overlap(scene.grid, p[0].grid)), None)
         if place is None:
             places.append([scene])

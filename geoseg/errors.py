@@ -1,11 +1,19 @@
 """Errors geoseg raises: one root class, a few kinds, one-line messages that name the thing and the fix.
 
-Each kind also inherits the builtin it refines, so callers can catch either.
+Each kind also inherits the builtin it refines, so callers can catch either. An error about
+options names them in ``options`` by field path (``tile_size``, ``scene_options.bands``), and its
+message names them the same way (`` `bands` ``, or ``tile_size: ...``): a client that spells
+options otherwise rewrites those names (the CLI writes its flags, ``--tile``, ``--bands``).
 """
 
 
 class GeosegError(Exception):
     """Root of every error geoseg raises on purpose."""
+
+    def __init__(self, *args: object, options: tuple[str, ...] = ()) -> None:
+        super().__init__(*args)
+        # An instance attribute: pickling keeps it (BaseException.__reduce__ carries __dict__).
+        self.options = tuple(options)
 
 
 class ConfigError(GeosegError, ValueError):

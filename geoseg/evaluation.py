@@ -31,11 +31,14 @@ class GridLabels(Protocol):
     """Reference labels that can be read onto any grid (``training.labels`` raster or polygons)."""
 
     def read_grid(self, grid: Grid, window: Window) -> np.ndarray: ...
+
+
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
 
-def confusion_matrix(reference: np.ndarray, predicted: np.ndarray, n_classes: int,
-                     ignore: int = IGNORE) -> np.ndarray:
+def confusion_matrix(
+    reference: np.ndarray, predicted: np.ndarray, n_classes: int, ignore: int = IGNORE
+) -> np.ndarray:
     keep = (reference != ignore) & (predicted < n_classes)
     index = reference[keep].astype(np.int64) * n_classes + predicted[keep].astype(np.int64)
     return np.bincount(index, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
@@ -52,8 +55,15 @@ def class_scores(matrix: np.ndarray) -> list[dict[str, float]]:
         recall = tp / (tp + fn) if tp + fn else float("nan")
         f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
         iou = tp / (tp + fp + fn) if tp + fp + fn else float("nan")
-        scores.append({"precision": float(precision), "recall": float(recall), "f1": float(f1),
-                       "iou": float(iou), "support": int(matrix[c, :].sum())})
+        scores.append(
+            {
+                "precision": float(precision),
+                "recall": float(recall),
+                "f1": float(f1),
+                "iou": float(iou),
+                "support": int(matrix[c, :].sum()),
+            }
+        )
     return scores
 
 
@@ -77,8 +87,12 @@ def boundary_f1(reference: np.ndarray, predicted: np.ndarray, tolerance: int = 2
     return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
 
 
-def object_recall(reference: np.ndarray, predicted: np.ndarray, pixel_ha: float,
-                  edges_ha: Sequence[float] = (1.0, 6.25)) -> dict[str, dict[str, float]]:
+def object_recall(
+    reference: np.ndarray,
+    predicted: np.ndarray,
+    pixel_ha: float,
+    edges_ha: Sequence[float] = (1.0, 6.25),
+) -> dict[str, dict[str, float]]:
     """Share of reference patches found, per size class (``< 1 ha``, ``1–6.25 ha``, ``≥ 6.25 ha``)."""
     labels, count = ndimage.label(reference, structure=_CROSS)
     if count == 0:
@@ -91,11 +105,13 @@ def object_recall(reference: np.ndarray, predicted: np.ndarray, pixel_ha: float,
     result = {}
     for low, high in pairwise(bounds):
         in_class = (sizes >= low) & (sizes < high)
-        name = f"< {high:g} ha" if low == 0 else (f">= {low:g} ha" if high == float("inf")
-                                                 else f"{low:g}-{high:g} ha")
+        name = (
+            f"< {high:g} ha"
+            if low == 0
+            else (f">= {low:g} ha" if high == float("inf") else f"{low:g}-{high:g} ha")
+        )
         if in_class.any():
-            result[name] = {"patches": int(in_class.sum()),
-                            "recall": float(found[in_class].mean())}
+            result[name] = {"patches": int(in_class.sum()), "recall": float(found[in_class].mean())}
     return result
 
 
@@ -109,27 +125,37 @@ def area_error(matrix: np.ndarray, cls: int) -> float:
 WHOLE_RASTER_LIMIT = 64_000_000
 
 
-def evaluate_raster(classes_path: Path, labels: GridLabels, class_names: Sequence[str],
-                    target: str, tolerance: int = 2, window_size: int = 1024) -> dict:
+def evaluate_raster(
+    classes_path: Path,
+    labels: GridLabels,
+    class_names: Sequence[str],
+    target: str,
+    tolerance: int = 2,
+    window_size: int = 1024,
+) -> dict:
     """Scores of a class raster against labels read onto its grid.
 
     The confusion matrix (and so precision, recall, F1, IoU, area error) is accumulated window by
     window; boundary F1 and object recall need whole patches and are computed for rasters up to
     ``WHOLE_RASTER_LIMIT`` pixels.
     """
-    from geoseg.tiling import TileGrid  # local: tiling is not an evaluation concern elsewhere
+    from geoseg.tiling import blocks  # local: tiling is not an evaluation concern elsewhere
 
     with rasterio.open(classes_path) as src:
         grid = Grid(src.crs, src.transform, src.width, src.height)
     n, t = len(class_names), list(class_names).index(target)
     matrix = np.zeros((n, n), np.int64)
     with rasterio.open(classes_path) as src:
-        for block in TileGrid(grid.height, grid.width, 16, 0, window_size).blocks():
+        for block in blocks(grid.height, grid.width, window_size):
             predicted = src.read(1, window=block.window)
             matrix += confusion_matrix(labels.read_grid(grid, block.window), predicted, n)
-    report = {"classes": list(class_names), "target": target, "confusion": matrix.tolist(),
-              "scores": dict(zip(class_names, class_scores(matrix), strict=True)),
-              "area_error": area_error(matrix, t)}
+    report = {
+        "classes": list(class_names),
+        "target": target,
+        "confusion": matrix.tolist(),
+        "scores": dict(zip(class_names, class_scores(matrix), strict=True)),
+        "area_error": area_error(matrix, t),
+    }
     if grid.width * grid.height <= WHOLE_RASTER_LIMIT:
         whole = Window(0, 0, grid.width, grid.height)
         with rasterio.open(classes_path) as src:

@@ -40,17 +40,31 @@ STYLE_QML = """<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
 
 def style_table(layer: str = LAYER, geometry_column: str = "geom") -> pd.DataFrame:
     """A one-row ``layer_styles`` table making ``STYLE_QML`` the layer's default style."""
-    return pd.DataFrame({
-        "f_table_catalog": [""], "f_table_schema": [""], "f_table_name": [layer],
-        "f_geometry_column": [geometry_column], "styleName": [f"geoseg {layer}"],
-        "styleQML": [STYLE_QML], "styleSLD": [""], "useAsDefault": [True],
-        "description": ["geoseg default style: orange fill, red outline"], "owner": [""],
-        "ui": [""], "update_time": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],
-    })
+    return pd.DataFrame(
+        {
+            "f_table_catalog": [""],
+            "f_table_schema": [""],
+            "f_table_name": [layer],
+            "f_geometry_column": [geometry_column],
+            "styleName": [f"geoseg {layer}"],
+            "styleQML": [STYLE_QML],
+            "styleSLD": [""],
+            "useAsDefault": [True],
+            "description": ["geoseg default style: orange fill, red outline"],
+            "owner": [""],
+            "ui": [""],
+            "update_time": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+        }
+    )
 
 
-def write_geopackage(parts: Iterable[gpd.GeoDataFrame], path: Path, crs: str,
-                     empty: gpd.GeoDataFrame, metadata: dict[str, str]) -> int:
+def write_geopackage(
+    parts: Iterable[gpd.GeoDataFrame],
+    path: Path,
+    crs: str,
+    empty: gpd.GeoDataFrame,
+    metadata: dict[str, str],
+) -> int:
     """Stream ``parts`` into ``path`` with sequential ids; return the feature count.
 
     ``empty`` is a zero-row frame with the layer's columns, written when no part has rows, so an
@@ -59,20 +73,28 @@ def write_geopackage(parts: Iterable[gpd.GeoDataFrame], path: Path, crs: str,
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gpkg")
     tmp.unlink(missing_ok=True)
     count = 0
-    options = {"dataset_options": {"VERSION": GPKG_VERSION},
-               "layer_options": {"DESCRIPTION": metadata.get("description", "")},
-               "metadata": metadata}
+    options = {
+        "dataset_options": {"VERSION": GPKG_VERSION},
+        "layer_options": {"DESCRIPTION": metadata.get("description", "")},
+        "metadata": metadata,
+    }
     try:
         for part in parts:
             if not len(part):
                 continue
-            pyogrio.write_dataframe(_with_ids(part, crs, count), tmp, layer=LAYER,
-                                    promote_to_multi=True, append=count > 0,
-                                    **({} if count else options))
+            pyogrio.write_dataframe(
+                _with_ids(part, crs, count),
+                tmp,
+                layer=LAYER,
+                promote_to_multi=True,
+                append=count > 0,
+                **({} if count else options),
+            )
             count += len(part)
         if count == 0:
-            pyogrio.write_dataframe(_with_ids(empty, crs, 0), tmp, layer=LAYER,
-                                    geometry_type="MultiPolygon", **options)
+            pyogrio.write_dataframe(
+                _with_ids(empty, crs, 0), tmp, layer=LAYER, geometry_type="MultiPolygon", **options
+            )
         pyogrio.write_dataframe(style_table(), tmp, layer="layer_styles")
         os.replace(tmp, path)
     except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
@@ -83,6 +105,7 @@ def write_geopackage(parts: Iterable[gpd.GeoDataFrame], path: Path, crs: str,
 
 def _with_ids(part: gpd.GeoDataFrame, crs: str, first: int) -> gpd.GeoDataFrame:
     part = part.set_crs(crs, allow_override=True)
-    part.insert(0, "id", pd.Series(range(first + 1, first + 1 + len(part)), index=part.index,
-                                   dtype="int64"))
+    part.insert(
+        0, "id", pd.Series(range(first + 1, first + 1 + len(part)), index=part.index, dtype="int64")
+    )
     return part

@@ -59,6 +59,10 @@ def bounds_intersect(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 def is_north_up(transform: Affine) -> bool:
     """A transform geoseg can tile: no rotation or shear, rows going south."""
-    return transform.b == 0 and transform.d == 0 and transform.a > 0 and transform.e < 0 and all(
-        math.isfinite(v) for v in transform[:6]
+    return (
+        transform.b == 0
+        and transform.d == 0
+        and transform.a > 0
+        and transform.e < 0
+        and all(math.isfinite(v) for v in transform[:6])
     )

@@ -7,6 +7,7 @@ blending into the outputs.
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from rasterio.windows import Window
@@ -63,12 +64,13 @@ def pad_to(x: np.ndarray, size: int) -> np.ndarray:
     pad_h, pad_w = size - x.shape[1], size - x.shape[2]
     if pad_h == 0 and pad_w == 0:
         return x
-    mode = "reflect" if min(x.shape[1:]) > 1 else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if min(x.shape[1:]) > 1 else "edge"
     return np.pad(x, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode)
 
 
-def predict_whole(model: Model, x: np.ndarray, bands: tuple[str, ...], multiple: int = 32
-                  ) -> np.ndarray:
+def predict_whole(
+    model: Model, x: np.ndarray, bands: tuple[str, ...], multiple: int = 32
+) -> np.ndarray:
     """Probabilities ``(classes, h, w)`` from one pass over all of ``x`` ``(bands, h, w)``,
     padded by reflection at the bottom/right to a multiple of ``multiple`` (a U-Net's sides must
     be) and cropped back: whole-image inference, the reference tiled output is held to."""
@@ -77,8 +79,9 @@ def predict_whole(model: Model, x: np.ndarray, bands: tuple[str, ...], multiple:
     return model.predict(padded[None], bands)[0, :, :rows, :cols]
 
 
-def predict_batch(scene: Scene, tiles: tuple[Tile, ...], model: ModelRef | Model,
-                  tile_size: int) -> TileBatch:
+def predict_batch(
+    scene: Scene, tiles: tuple[Tile, ...], model: ModelRef | Model, tile_size: int
+) -> TileBatch:
     """Read the batch's strip, run the model on its tiles that have data, return probabilities."""
     net = as_model(model)
     bands = net.input_bands(scene.band_names)
@@ -86,10 +89,14 @@ def predict_batch(scene: Scene, tiles: tuple[Tile, ...], model: ModelRef | Model
     data, valid = scene.read(strip, bands)
     kept, inputs, masks = [], [], []
     for tile in tiles:
-        rows = slice(int(tile.window.row_off - strip.row_off),
-                     int(tile.window.row_off - strip.row_off + tile.window.height))
-        cols = slice(int(tile.window.col_off - strip.col_off),
-                     int(tile.window.col_off - strip.col_off + tile.window.width))
+        rows = slice(
+            int(tile.window.row_off - strip.row_off),
+            int(tile.window.row_off - strip.row_off + tile.window.height),
+        )
+        cols = slice(
+            int(tile.window.col_off - strip.col_off),
+            int(tile.window.col_off - strip.col_off + tile.window.width),
+        )
         mask = valid[rows, cols]
         if not mask.any():
             continue

@@ -1,4 +1,10 @@
-"""``manifest.json``: what produced a scene's outputs, written last so its presence means complete."""
+"""``manifest.json``: what produced a folder of outputs, written last so its presence means complete.
+
+One ``Manifest`` model for every command that writes outputs (a scene of ``process``, a date pair
+of ``change``, the report of ``evaluate``): the inputs, scenes, model and parameters that made
+them, the files written, and, for each class raster among them, its class names and the
+probability raster that goes with it — which is all ``vectorize`` needs to read any of them.
+"""
 
 import datetime as dt
 import json
@@ -6,13 +12,179 @@ import math
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from geoseg.cluster.streaming import SceneOutcome
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from geoseg.errors import ConfigError
+from geoseg.scenes import Scene
 
 MANIFEST = "manifest.json"
-_PACKAGES = ("geoseg", "numpy", "rasterio", "dask", "distributed", "torch",
-             "segmentation-models-pytorch")
+_PACKAGES = (
+    "geoseg",
+    "numpy",
+    "rasterio",
+    "dask",
+    "distributed",
+    "torch",
+    "segmentation-models-pytorch",
+)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputFile(_Record):
+    path: str
+    size: int
+    mtime: str
+
+    @classmethod
+    def of(cls, path: str) -> "InputFile":
+        stat = os.stat(path)
+        return cls(
+            path=str(Path(path).resolve()),
+            size=stat.st_size,
+            mtime=dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).isoformat(),
+        )
+
+
+class BandRecord(_Record):
+    label: str
+    path: str
+    index: int
+    scale: float
+    offset: float
+
+
+class SceneRecord(_Record):
+    """A scene as read: sensor, date, grid, and each band's file, index and reflectance scaling."""
+
+    name: str
+    sensor: str | None
+    date: str | None
+    date_precision: str | None
+    crs: str
+    transform: tuple[float, ...]
+    width: int
+    height: int
+    bands: dict[str, BandRecord]
+    bands_used: tuple[str, ...]
+    reflectance_scale_source: str
+
+    @classmethod
+    def of(cls, scene: Scene, bands_used: tuple[str, ...]) -> "SceneRecord":
+        return cls(
+            name=scene.name,
+            sensor=scene.sensor,
+            date=scene.date.isoformat() if scene.date else None,
+            date_precision=scene.date_precision,
+            crs=scene.grid.crs.to_string(),
+            transform=tuple(scene.grid.transform)[:6],
+            width=scene.grid.width,
+            height=scene.grid.height,
+            bands_used=bands_used,
+            bands={
+                b.name: BandRecord(
+                    label=b.label,
+                    path=Path(b.path).name,
+                    index=b.index,
+                    scale=b.scale,
+                    offset=b.offset,
+                )
+                for b in scene.bands
+            },
+            reflectance_scale_source=scene.scale_source,
+        )
+
+
+class ClassRaster(_Record):
+    """A class raster among the outputs: its class names (value = index), and the raster whose
+    band per class gives polygons their mean (``probability_bands``: class → 1-based band)."""
+
+    classes: tuple[str, ...]
+    probability: str | None = None
+    probability_bands: dict[str, int] = {}
+    mean_column: str = "mean_probability"
+
+
+class ModelRecord(_Record):
+    id: str
+    card: dict[str, Any]
+
+
+class TileCounts(_Record):
+    total: int
+    predicted: int
+    skipped_nodata: int
+    blocks_total: int
+    blocks_reused: int
+
+
+class ClassCount(_Record):
+    pixels: int
+    area_crs_units2: float
+
+
+class Manifest(_Record):
+    """The manifest of one output folder."""
+
+    kind: Literal["scene", "change", "evaluation"]
+    name: str
+    fingerprint: str | None = None
+    created: str
+    inputs: tuple[InputFile, ...]
+    scenes: tuple[SceneRecord, ...] = ()
+    model: ModelRecord | None = None
+    parameters: dict[str, Any] = {}
+    outputs: dict[str, str]
+    class_rasters: dict[str, ClassRaster] = {}
+    polygon_attributes: tuple[tuple[str, str | None], ...] = ()
+    tiles: TileCounts | None = None
+    classes: dict[str, ClassCount] = {}
+    summary: dict[str, Any] | None = None
+    timings: dict[str, float] = {}
+    versions: dict[str, str]
+
+    @classmethod
+    def new(cls, **fields: Any) -> "Manifest":
+        """A manifest created now, with this environment's package versions."""
+        return cls(
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            versions=package_versions(),
+            **fields,
+        )
+
+    @classmethod
+    def read(cls, folder: Path) -> "Manifest | None":
+        """The manifest in ``folder``; None when there is none or it is not one of ours."""
+        try:
+            return cls.model_validate_json((folder / MANIFEST).read_bytes())
+        except (OSError, ValidationError):
+            return None
+
+    def write(self, folder: Path) -> Path:
+        return write_json(folder / MANIFEST, self.model_dump(mode="json"))
+
+    def output_paths(self, folder: Path) -> dict[str, Path]:
+        return {name: folder / file for name, file in self.outputs.items()}
+
+    def is_complete(self, folder: Path, fingerprint: str) -> bool:
+        """Do the outputs in ``folder`` come from exactly these inputs and parameters?"""
+        return self.fingerprint == fingerprint and all(
+            p.exists() for p in self.output_paths(folder).values()
+        )
+
+    def class_raster(self, path: Path) -> ClassRaster:
+        """What this manifest says of the class raster ``path`` (a file in its folder)."""
+        for name, file in self.outputs.items():
+            if file == path.name and name in self.class_rasters:
+                return self.class_rasters[name]
+        raise ConfigError(
+            f"{path}: not a class raster of the manifest beside it (class "
+            f"rasters: {', '.join(self.class_rasters) or 'none'})"
+        )
 
 
 def package_versions() -> dict[str, str]:
@@ -28,62 +200,7 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def is_up_to_date(out_dir: Path, fingerprint: str) -> bool:
-    """Do ``out_dir``'s outputs come from exactly these inputs and parameters?"""
-    path = out_dir / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    outputs = manifest.get("outputs", {}).values()
-    return manifest.get("fingerprint") == fingerprint and all(
-        (out_dir / name).exists() for name in outputs)
-
-
-def build_manifest(outcome: SceneOutcome, class_pixels: list[int], config: dict) -> dict:
-    plan = outcome.plan
-    scene, card = plan.scene, plan.info.card
-    res_x, res_y = scene.grid.resolution
-    return {
-        "scene": scene.name,
-        "fingerprint": plan.fingerprint,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "inputs": [_file_entry(p) for p in scene.paths],
-        "scene_info": {
-            "sensor": scene.sensor,
-            "date": scene.date.isoformat() if scene.date else None,
-            "date_precision": scene.date_precision,
-            "crs": scene.grid.crs.to_string(),
-            "transform": list(scene.grid.transform)[:6],
-            "width": scene.grid.width,
-            "height": scene.grid.height,
-            "bands": {b.name: {"label": b.label, "path": Path(b.path).name, "index": b.index,
-                               "scale": b.scale, "offset": b.offset} for b in scene.bands},
-            "bands_used": list(plan.info.bands),
-            "reflectance_scale_source": scene.scale_source,
-        },
-        "model": {"id": plan.model.id, "card": card.model_dump(mode="json")},
-        "parameters": config | {"tile_size": plan.tiling.tile_size,
-                                "overlap": plan.tiling.overlap,
-                                "block_size": plan.tiling.block_size,
-                                "edge_margin": card.edge_margin, "blend": plan.blend},
-        "tiles": {"total": plan.tiling.n_tiles, "predicted": outcome.tiles_done,
-                  "skipped_nodata": outcome.tiles_skipped,
-                  "blocks_total": len(plan.tiling.blocks()),
-                  "blocks_reused": outcome.blocks_reused},
-        "classes": {name: {"pixels": n, "area_crs_units2": n * res_x * res_y}
-                    for name, n in zip(card.classes, class_pixels, strict=True)},
-        "outputs": {layer: path.name for layer, path in outcome.outputs.items()},
-        "timings": {"seconds": round(outcome.seconds, 3)},
-        "versions": package_versions(),
-    }
-
-
-def write_manifest(out_dir: Path, manifest: dict) -> Path:
-    return write_json(out_dir / MANIFEST, manifest)
-
-
-def write_json(path: Path, value: dict) -> Path:
+def write_json(path: Path, value: dict[str, Any]) -> Path:
     """Write JSON under a temporary name, then rename: the file is whole or absent. Undefined
     scores (NaN) become ``null``: NaN is not JSON, and strict readers reject it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -100,9 +217,3 @@ def _nan_to_none(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_nan_to_none(v) for v in value]
     return value
-
-
-def _file_entry(path: str) -> dict:
-    stat = os.stat(path)
-    return {"path": str(Path(path).resolve()), "size": stat.st_size,
-            "mtime": dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).isoformat()}

@@ -67,8 +67,9 @@ def write_quicklook(scene: Scene, polygons: Path | None, out: Path, max_size: in
 CHANGE_COLOURS = {1: (255, 0, 0), 2: (0, 220, 255), 255: (128, 128, 128)}
 
 
-def write_change_quicklook(before: Scene, after: Scene, loss: Path, out: Path,
-                           max_size: int = 700) -> Path:
+def write_change_quicklook(
+    before: Scene, after: Scene, loss: Path, out: Path, max_size: int = 700
+) -> Path:
     """Three panels: before, after, and after with loss (red), gain (cyan), unknown (grey)."""
     shape = before.grid.preview_shape(max_size, enlarge=True)
     panels = [read_composite(before, shape), read_composite(after, shape)]
@@ -97,24 +98,38 @@ def _rings(geom: shapely.Geometry) -> list[shapely.LinearRing]:
 
 
 # Error map colours of the target class: hit, false alarm, miss, correct rejection, unlabelled.
-ERROR_COLOURS = {"tp": (0, 170, 0), "fp": (230, 0, 0), "fn": (30, 90, 255), "tn": (200, 200, 200),
-                 "unlabelled": (0, 0, 0)}
+ERROR_COLOURS = {
+    "tp": (0, 170, 0),
+    "fp": (230, 0, 0),
+    "fn": (30, 90, 255),
+    "tn": (200, 200, 200),
+    "unlabelled": (0, 0, 0),
+}
 
 
-def write_error_map(classes: Path, labels: GridLabels, target: int, out: Path,
-                    max_size: int = 1024) -> Path:
+def write_error_map(
+    classes: Path, labels: GridLabels, target: int, out: Path, max_size: int = 1024
+) -> Path:
     """The target class's hits (green), false alarms (red) and misses (blue) against labels."""
     with rasterio.open(classes) as src:
         grid = Grid(src.crs, src.transform, src.width, src.height)
         shape = grid.preview_shape(max_size)
         predicted = src.read(1, out_shape=shape, resampling=Resampling.nearest) == target
-    preview = Grid(grid.crs, grid.transform * grid.transform.scale(
-        grid.width / shape[1], grid.height / shape[0]), shape[1], shape[0])
+    preview = Grid(
+        grid.crs,
+        grid.transform * grid.transform.scale(grid.width / shape[1], grid.height / shape[0]),
+        shape[1],
+        shape[0],
+    )
     reference = labels.read_grid(preview, Window(0, 0, shape[1], shape[0]))
     truth = reference == target
     image = np.zeros((*shape, 3), np.uint8)
     labelled = reference != IGNORE
-    for name, where in (("tp", truth & predicted), ("fp", ~truth & predicted),
-                        ("fn", truth & ~predicted), ("tn", ~truth & ~predicted)):
+    for name, where in (
+        ("tp", truth & predicted),
+        ("fp", ~truth & predicted),
+        ("fn", truth & ~predicted),
+        ("tn", ~truth & ~predicted),
+    ):
         image[where & labelled] = ERROR_COLOURS[name]
     return _save(Image.fromarray(image), out)

@@ -10,13 +10,14 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
 from rich.table import Table
 from rich.text import Text
 
-from geoseg.pipeline import SceneResult
+from geoseg.results import ChangeResult, SceneResult
 from geoseg.scenes import Scene, SceneError, SceneSource
 
 STATUS_STYLE = {"done": "green", "skipped": "cyan", "failed": "bold red"}
@@ -34,10 +35,16 @@ def scene_progress(console: Console, enabled: bool = True) -> Iterator:
     if not enabled:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("tiles"), TileRateColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tiles"),
+        TileRateColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as bars:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(scene: str, done: int, total: int) -> None:
             if scene not in tasks:
@@ -52,9 +59,15 @@ def results_table(results: list[SceneResult]) -> Table:
     for column in ("scene", "result", "tiles", "nodata tiles", "reused blocks", "seconds", "note"):
         table.add_column(column, overflow="fold")
     for r in results:
-        table.add_row(r.name, Text(r.status, style=STATUS_STYLE[r.status]), str(r.tiles),
-                      str(r.tiles_skipped), str(r.blocks_reused), f"{r.seconds:.1f}",
-                      r.message if len(r.message) <= 40 else r.message[:39] + "…")
+        table.add_row(
+            r.name,
+            Text(r.status, style=STATUS_STYLE[r.status]),
+            str(r.tiles),
+            str(r.tiles_skipped),
+            str(r.blocks_reused),
+            f"{r.seconds:.1f}",
+            r.message if len(r.message) <= 40 else r.message[:39] + "…",
+        )
     return table
 
 
@@ -68,17 +81,22 @@ def scenes_table(found: list[tuple[SceneSource, Scene | SceneError]]) -> Table:
             table.add_row(source.name, Text(f"problem: {scene}", style="red"))
             continue
         grid = scene.grid
-        date = f"{scene.date:%Y-%m-%d}" if scene.date_precision == "day" else (
-            f"{scene.date:%Y}" if scene.date else "unknown")
+        date = (
+            f"{scene.date:%Y-%m-%d}"
+            if scene.date_precision == "day"
+            else (f"{scene.date:%Y}" if scene.date else "unknown")
+        )
         bands = "  ".join(f"{b.label}→{b.name}" for b in scene.bands)
         if scene.unmapped:
             bands += f"  (unnamed: {', '.join(scene.unmapped)})"
         res_x, res_y = grid.resolution
-        lines = [f"sensor {scene.sensor or 'unknown'}, date {date}, {len(scene.paths)} file(s)",
-                 f"{grid.width}×{grid.height} px of {res_x:.6g}×{res_y:.6g}, {grid.crs.to_string()}",
-                 f"bands: {bands}",
-                 f"nodata: {_nodata(scene)}",
-                 f"reflectance scale: {scene.scale_source}"]
+        lines = [
+            f"sensor {scene.sensor or 'unknown'}, date {date}, {len(scene.paths)} file(s)",
+            f"{grid.width}×{grid.height} px of {res_x:.6g}×{res_y:.6g}, {grid.crs.to_string()}",
+            f"bands: {bands}",
+            f"nodata: {_nodata(scene)}",
+            f"reflectance scale: {scene.scale_source}",
+        ]
         table.add_row(scene.name, "\n".join(lines))
     return table
 
@@ -90,25 +108,46 @@ def _nodata(scene: Scene) -> str:
     if len(values) == 1:
         [value] = values
         return "none" if value is None else f"{value:g}"
-    return ", ".join(f"{b.name} {'none' if b.nodata is None else f'{b.nodata:g}'}"
-                     for b in scene.bands)
+    return ", ".join(
+        f"{b.name} {'none' if b.nodata is None else f'{b.nodata:g}'}" for b in scene.bands
+    )
 
 
-def change_table(results: list) -> Table:
-    """One row per date pair: the summary in hectares, or why the pair failed."""
+def change_table(results: list[ChangeResult]) -> Table:
+    """One row per date pair: the summary in hectares, or that the pair failed."""
     table = Table(title="geoseg change")
-    for column in ("before", "after", "forest before ha", "forest after ha", "loss ha",
-                   "gain ha", "observed both"):
+    for column in (
+        "before",
+        "after",
+        "forest before ha",
+        "forest after ha",
+        "loss ha",
+        "gain ha",
+        "observed both",
+    ):
         table.add_column(column, overflow="fold")
     for result in results:
-        if isinstance(result, tuple):
-            table.add_row(result[0], Text("failed", style="bold red"), "", "", "", "", "")
-            continue
         s = result.summary
-        table.add_row(f"{s['scene_before']} ({s['date_before']})",
-                      f"{s['scene_after']} ({s['date_after']})", f"{s['forest_before_ha']:,.1f}",
-                      f"{s['forest_after_ha']:,.1f}", f"{s['loss_ha']:,.1f}",
-                      f"{s['gain_ha']:,.1f}", f"{s['observed_share']:.1%}")
+        if s is None:
+            table.add_row(
+                result.name,
+                Text(result.status, style=STATUS_STYLE[result.status]),
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+            continue
+        table.add_row(
+            f"{s.scene_before} ({s.date_before})",
+            f"{s.scene_after} ({s.date_after})",
+            f"{s.forest_before_ha:,.1f}",
+            f"{s.forest_after_ha:,.1f}",
+            f"{s.loss_ha:,.1f}",
+            f"{s.gain_ha:,.1f}",
+            f"{s.observed_share:.1%}",
+        )
     return table
 
 
@@ -118,12 +157,15 @@ def evaluation_table(report: dict) -> Table:
     for column in ("class", "precision", "recall", "F1", "IoU", "labelled pixels"):
         table.add_column(column)
     for name, s in report["scores"].items():
-        table.add_row(name, *(f"{s[k]:.3f}" for k in ("precision", "recall", "f1", "iou")),
-                      str(s["support"]))
+        table.add_row(
+            name, *(f"{s[k]:.3f}" for k in ("precision", "recall", "f1", "iou")), str(s["support"])
+        )
     extras = [f"area error {report['area_error']:+.1%}"]
     if "boundary_f1" in report:
         extras.append(f"boundary F1 {report['boundary_f1']:.3f}")
-        extras += [f"object recall {k}: {v['recall']:.2f} of {v['patches']}"
-                   for k, v in report["object_recall"].items()]
+        extras += [
+            f"object recall {k}: {v['recall']:.2f} of {v['patches']}"
+            for k, v in report["object_recall"].items()
+        ]
     table.caption = "; ".join(extras)
     return table

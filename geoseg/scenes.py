@@ -25,6 +25,7 @@ from rasterio.windows import Window
 from geoseg import bands as bandnames
 from geoseg.errors import ConfigError, SceneError
 from geoseg.grid import Grid, bounds_intersect, is_north_up
+from geoseg.options import SceneOptions
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
 _READ_ERRORS = (RasterioError, CRSError)
@@ -39,35 +40,10 @@ class SceneSource:
 
     @property
     def per_band(self) -> bool:
-        return len(self.paths) > 1 or bandnames.band_label_from_filename(
-            Path(self.paths[0]).stem) is not None
-
-
-@dataclass(frozen=True)
-class SceneOptions:
-    """How to read scenes whose files do not say it themselves.
-
-    Attributes:
-        bands: canonical names of a multi-band file's bands, in order (overrides descriptions).
-        sensor: one of ``bands.SENSORS``, for band codes such as ``B4`` that differ by sensor.
-        scale, offset: reflectance = DN * scale + offset, overriding metadata and defaults
-            (quality layers such as SCL and QA_PIXEL always keep their codes).
-    """
-
-    bands: tuple[str, ...] | None = None
-    sensor: str | None = None
-    scale: float | None = None
-    offset: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.sensor is not None and self.sensor not in bandnames.SENSORS:
-            raise ConfigError(f"unknown sensor {self.sensor!r}; use one of {bandnames.SENSORS}")
-        unknown = sorted(set(self.bands or ()) - bandnames.CANONICAL)
-        if unknown:
-            raise ConfigError(f"unknown band names {unknown}; use canonical names such as "
-                              "blue, green, red, nir, swir16, swir22")
-        if self.offset is not None and self.scale is None:
-            raise ConfigError("--offset needs --scale as well")
+        return (
+            len(self.paths) > 1
+            or bandnames.band_label_from_filename(Path(self.paths[0]).stem) is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -111,8 +87,9 @@ class Scene:
                 return source
         raise SceneError(f"{self.name}: no band {name!r} (has {', '.join(self.band_names)})")
 
-    def read(self, window: Window, names: tuple[str, ...], shape: tuple[int, int] | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
+    def read(
+        self, window: Window, names: tuple[str, ...], shape: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Reflectance of ``names`` in ``window`` as float32 (bands, rows, cols), and the valid mask.
 
         A pixel is valid when every band read has data there (not nodata, inside the band's
@@ -131,15 +108,28 @@ class Scene:
         data[:, ~valid] = 0.0
         return data, valid
 
-    def _read_file(self, path: str, sources: list[BandSource], window: Window,
-                   out: np.ndarray, positions: list[int], valid: np.ndarray) -> None:
+    def _read_file(
+        self,
+        path: str,
+        sources: list[BandSource],
+        window: Window,
+        out: np.ndarray,
+        positions: list[int],
+        valid: np.ndarray,
+    ) -> None:
         indexes = [s.index for s in sources]
         decimated = out.shape[1:] != (int(window.height), int(window.width))
         quality = sources[0].name in bandnames.QUALITY_BANDS
-        resampling = Resampling.nearest if quality else (
-            Resampling.average if decimated else Resampling.bilinear)
-        args = {"window": window, "out_shape": (len(indexes), *out.shape[1:]),
-                "resampling": resampling}
+        resampling = (
+            Resampling.nearest
+            if quality
+            else (Resampling.average if decimated else Resampling.bilinear)
+        )
+        args = {
+            "window": window,
+            "out_shape": (len(indexes), *out.shape[1:]),
+            "resampling": resampling,
+        }
         try:
             with rasterio.open(path) as src, warnings.catch_warnings():
                 # A 4-band file with nodata: GDAL may call band 4 alpha; nodata is what counts.
@@ -148,17 +138,26 @@ class Scene:
                     raw, masks = src.read(indexes, **args), _masks(src, indexes, args)
                 else:
                     # The alpha band marks pixels outside this band's footprint as invalid.
-                    with WarpedVRT(src, crs=self.grid.crs, transform=self.grid.transform,
-                                   width=self.grid.width, height=self.grid.height,
-                                   resampling=resampling, add_alpha=True) as vrt:
+                    with WarpedVRT(
+                        src,
+                        crs=self.grid.crs,
+                        transform=self.grid.transform,
+                        width=self.grid.width,
+                        height=self.grid.height,
+                        resampling=resampling,
+                        add_alpha=True,
+                    ) as vrt:
                         raw = vrt.read(indexes, **args)
                         alpha = vrt.read(vrt.count, window=window, out_shape=out.shape[1:])
                         masks = vrt.read_masks(indexes, **args) & alpha[None]
         except _READ_ERRORS as exc:
-            raise SceneError(f"{path}: read failed ({_reason(exc)}); the file is corrupt or "
-                             "truncated") from exc
+            raise SceneError(
+                f"{path}: read failed ({_reason(exc)}); the file is corrupt or truncated"
+            ) from exc
         for k, (pos, source) in enumerate(zip(positions, sources, strict=True)):
-            values = raw[k].astype(np.float32) * np.float32(source.scale) + np.float32(source.offset)
+            values = raw[k].astype(np.float32) * np.float32(source.scale) + np.float32(
+                source.offset
+            )
             out[pos] = values
             valid &= (masks[k] > 0) & np.isfinite(values)
 
@@ -195,8 +194,11 @@ def find_scenes(path: str | Path) -> list[SceneSource]:
 
 
 def _scenes_in_folder(folder: Path, in_subfolder: bool) -> list[SceneSource]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in RASTER_SUFFIXES
-                   and not p.name.startswith("."))
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix in RASTER_SUFFIXES and not p.name.startswith(".")
+    )
     groups: dict[str, list[str]] = defaultdict(list)
     scenes = []
     for file in files:
@@ -221,42 +223,59 @@ def _group_key(stem: str, label: str) -> str:
 def _unique_names(root: Path, scenes: list[SceneSource]) -> list[SceneSource]:
     """Scenes sharing a name get their folder's name in front; a clash left is a ``ConfigError``."""
     counts = Counter(s.name for s in scenes)
-    renamed = [SceneSource(f"{Path(s.paths[0]).parent.name}-{s.name}", s.paths)
-               if counts[s.name] > 1 else s for s in scenes]
+    renamed = [
+        SceneSource(f"{Path(s.paths[0]).parent.name}-{s.name}", s.paths)
+        if counts[s.name] > 1
+        else s
+        for s in scenes
+    ]
     seen: dict[str, SceneSource] = {}
     for scene in renamed:
         if scene.name in seen:
-            raise ConfigError(f"{root}: {seen[scene.name].paths[0]} and {scene.paths[0]} would both "
-                              f"be scene {scene.name!r}; rename one of them")
+            raise ConfigError(
+                f"{root}: {seen[scene.name].paths[0]} and {scene.paths[0]} would both "
+                f"be scene {scene.name!r}; rename one of them"
+            )
         seen[scene.name] = scene
     return renamed
 
 
-def open_scene(source: SceneSource, options: SceneOptions = SceneOptions()) -> Scene:
+def open_scene(source: SceneSource, options: SceneOptions | None = None) -> Scene:
     """Open and check a scene's files; every problem is a one-line ``SceneError``.
 
     A single file holding several bands is read as a multi-band file even when its name carries
-    a band code; otherwise each file is one band, labelled by its name.
+    a band code; otherwise each file is one band, labelled by its name. ``options``: how to read
+    files that do not say it themselves (default: ``SceneOptions()``).
     """
+    options = options or SceneOptions()
     files = [_inspect(path) for path in source.paths]
     where = source.paths[0] if len(source.paths) == 1 else source.name
     per_band = len(files) > 1 or (source.per_band and files[0].count == 1)
     if per_band:
         for f in files:
             if f.count != 1:
-                raise SceneError(f"{f.path}: holds {f.count} bands, but a scene of one file per "
-                                 "band needs one band in each file")
-        labels = [bandnames.band_label_from_filename(Path(f.path).stem) or f.descriptions[0]
-                  or Path(f.path).stem for f in files]
+                raise SceneError(
+                    f"{f.path}: holds {f.count} bands, but a scene of one file per "
+                    "band needs one band in each file"
+                )
+        labels = [
+            bandnames.band_label_from_filename(Path(f.path).stem)
+            or f.descriptions[0]
+            or Path(f.path).stem
+            for f in files
+        ]
         located = [(f, 1) for f in files]
     else:
         labels = [d or f"band{i + 1}" for i, d in enumerate(files[0].descriptions)]
         located = [(files[0], i + 1) for i in range(files[0].count)]
     names_text = " ".join([source.name, *(Path(p).stem for p in source.paths)])
     tags = files[0].tags
-    sensor = (options.sensor or bandnames.sensor_from_text(names_text)
-              or bandnames.sensor_from_text(" ".join(map(str, tags.values())))
-              or bandnames.sensor_from_codes(labels))
+    sensor = (
+        options.sensor
+        or bandnames.sensor_from_text(names_text)
+        or bandnames.sensor_from_text(" ".join(map(str, tags.values())))
+        or bandnames.sensor_from_codes(labels)
+    )
     names = _band_names(where, labels, sensor, options)
     unmapped = tuple(lab for lab, n in zip(labels, names, strict=True) if n is None)
     if per_band:
@@ -268,15 +287,33 @@ def open_scene(source: SceneSource, options: SceneOptions = SceneOptions()) -> S
         if name is None:
             continue
         scale, offset, origin = _band_scale(f, index, label, name, options)
-        band_sources.append(BandSource(name=name, label=label, path=f.path, index=index,
-                                       scale=scale, offset=offset, nodata=f.nodata,
-                                       on_grid=f.grid.same_as(grid)))
+        band_sources.append(
+            BandSource(
+                name=name,
+                label=label,
+                path=f.path,
+                index=index,
+                scale=scale,
+                offset=offset,
+                nodata=f.nodata,
+                on_grid=f.grid.same_as(grid),
+            )
+        )
         if name not in bandnames.QUALITY_BANDS:
             origins.append(origin)
     date, precision = acquisition_date(
-        " ".join([names_text, *(str(tags[k]) for k in _DATE_TAGS if k in tags)]))
-    return Scene(source.name, grid, tuple(band_sources), sensor, date, precision,
-                 "+".join(dict.fromkeys(origins)) or "codes", unmapped)
+        " ".join([names_text, *(str(tags[k]) for k in _DATE_TAGS if k in tags)])
+    )
+    return Scene(
+        source.name,
+        grid,
+        tuple(band_sources),
+        sensor,
+        date,
+        precision,
+        "+".join(dict.fromkeys(origins)) or "codes",
+        unmapped,
+    )
 
 
 @dataclass(frozen=True)
@@ -302,34 +339,59 @@ def _inspect(path: str) -> _FileInfo:
             if src.crs is None:
                 raise SceneError(f"{path}: no CRS; assign one (gdal_edit.py -a_srs EPSG:...)")
             if not is_north_up(src.transform) or src.transform.is_identity:
-                raise SceneError(f"{path}: not a north-up georeferenced grid "
-                                 f"(transform {tuple(src.transform)[:6]}); warp it first")
+                raise SceneError(
+                    f"{path}: not a north-up georeferenced grid "
+                    f"(transform {tuple(src.transform)[:6]}); warp it first"
+                )
             # Read the last pixel of every band: a truncated file fails here, not hours later.
             src.read(window=Window(src.width - 1, src.height - 1, 1, 1))
-            tags = src.tags() | {k: v for i in range(1, src.count + 1) for k, v in src.tags(i).items()}
-            return _FileInfo(path, src.count, src.dtypes[0],
-                             Grid(src.crs, src.transform, src.width, src.height),
-                             src.descriptions, src.scales, src.offsets, src.nodata, tags)
+            tags = src.tags() | {
+                k: v for i in range(1, src.count + 1) for k, v in src.tags(i).items()
+            }
+            return _FileInfo(
+                path,
+                src.count,
+                src.dtypes[0],
+                Grid(src.crs, src.transform, src.width, src.height),
+                src.descriptions,
+                src.scales,
+                src.offsets,
+                src.nodata,
+                tags,
+            )
     except _READ_ERRORS as exc:
-        raise SceneError(f"{path}: cannot read ({_reason(exc)}); the file is corrupt, "
-                         "truncated or not a raster") from exc
+        raise SceneError(
+            f"{path}: cannot read ({_reason(exc)}); the file is corrupt, truncated or not a raster"
+        ) from exc
 
 
-def _band_names(where: str, labels: list[str], sensor: str | None, options: SceneOptions
-                ) -> list[str | None]:
-    """Each label's canonical name (None: not used), from ``--bands`` or the labels themselves."""
+def _band_names(
+    where: str, labels: list[str], sensor: str | None, options: SceneOptions
+) -> list[str | None]:
+    """Each label's canonical name (None: not used), from ``options.bands`` or the labels."""
     if options.bands is not None:
         if len(options.bands) != len(labels):
-            raise SceneError(f"{where}: --bands names {len(options.bands)} bands but the scene "
-                             f"has {len(labels)} ({', '.join(labels)})")
+            raise SceneError(
+                f"{where}: `bands` names {len(options.bands)} bands but the scene "
+                f"has {len(labels)} ({', '.join(labels)})",
+                options=("bands",),
+            )
         return list(options.bands)
     names = bandnames.canonical_names(labels, sensor)
     if all(n is None for n in names):
-        if sensor is None and any(bandnames.canonical_name(lab, s) for lab in labels
-                                  for s in bandnames.SENSORS):
-            raise SceneError(f"{where}: band codes {labels} mean different bands on different "
-                             "sensors and names and tags do not tell which; pass --sensor or --bands")
-        raise SceneError(f"{where}: no band could be named (labels {labels}); pass --bands")
+        if sensor is None and any(
+            bandnames.canonical_name(lab, s) for lab in labels for s in bandnames.SENSORS
+        ):
+            raise SceneError(
+                f"{where}: band codes {labels} mean different bands on different "
+                "sensors and names and tags do not tell which; name the sensor with "
+                "`sensor`, or the bands with `bands`",
+                options=("sensor", "bands"),
+            )
+        raise SceneError(
+            f"{where}: no band could be named (labels {labels}); name them with `bands`",
+            options=("bands",),
+        )
     return names
 
 
@@ -337,15 +399,22 @@ def _drop_coarser_copies(names: list[str | None], files: list[_FileInfo]) -> lis
     """Per-band files holding one band at several resolutions (``B04_10m``, ``B04_20m``): the
     finest is used, the others become None."""
     area = [f.grid.resolution[0] * f.grid.resolution[1] for f in files]
-    return [None if n is not None and any(m == n and area[j] < area[k] for j, m in enumerate(names))
-            else n for k, n in enumerate(names)]
+    return [
+        None
+        if n is not None and any(m == n and area[j] < area[k] for j, m in enumerate(names))
+        else n
+        for k, n in enumerate(names)
+    ]
 
 
 def _check_unique(where: str, names: list[str | None]) -> None:
     taken = [n for n in names if n is not None]
     duplicates = sorted({n for n in taken if taken.count(n) > 1})
     if duplicates:
-        raise SceneError(f"{where}: several bands map to {duplicates}; pass --bands")
+        raise SceneError(
+            f"{where}: several bands map to {duplicates}; name them with `bands`",
+            options=("bands",),
+        )
 
 
 def _finest_grid(scene: str, files: list[_FileInfo]) -> Grid:
@@ -355,12 +424,16 @@ def _finest_grid(scene: str, files: list[_FileInfo]) -> Grid:
     only ever warped onto the others' grid.
     """
     crs = Counter(f.grid.crs for f in files).most_common(1)[0][0]
-    finest = min((f for f in files if f.grid.crs == crs),
-                 key=lambda f: f.grid.resolution[0] * f.grid.resolution[1]).grid
+    finest = min(
+        (f for f in files if f.grid.crs == crs),
+        key=lambda f: f.grid.resolution[0] * f.grid.resolution[1],
+    ).grid
     for f in files:
         if not grids_overlap(f.grid, finest):
-            raise SceneError(f"{scene}: band file {Path(f.path).name} lies on a grid that does not "
-                             "overlap the other bands")
+            raise SceneError(
+                f"{scene}: band file {Path(f.path).name} lies on a grid that does not "
+                "overlap the other bands"
+            )
     return finest
 
 
@@ -375,8 +448,9 @@ def aligned(scene: Scene, grid: Grid) -> Scene:
     if scene.grid.same_as(grid):
         return scene
     if not grids_overlap(scene.grid, grid):
-        raise SceneError(f"{scene.name}: its footprint does not overlap the grid it should be "
-                         "aligned to")
+        raise SceneError(
+            f"{scene.name}: its footprint does not overlap the grid it should be aligned to"
+        )
     return replace(scene, grid=grid, bands=tuple(replace(b, on_grid=False) for b in scene.bands))
 
 
@@ -384,12 +458,13 @@ def aligned(scene: Scene, grid: Grid) -> Scene:
 _LANDSAT_C2 = {"SR_B": (2.75e-5, -0.2), "ST_B": (0.00341802, 149.0)}
 
 
-def _band_scale(f: _FileInfo, index: int, label: str, name: str, options: SceneOptions
-                ) -> tuple[float, float, str]:
+def _band_scale(
+    f: _FileInfo, index: int, label: str, name: str, options: SceneOptions
+) -> tuple[float, float, str]:
     """(scale, offset, where they came from) turning one band's numbers into reflectance.
 
-    Quality layers (SCL, QA_PIXEL) keep their codes (1, 0). Otherwise, in order: ``--scale`` /
-    ``--offset``; the band's scale/offset metadata; Landsat Collection-2 names (``SR_B*``:
+    Quality layers (SCL, QA_PIXEL) keep their codes (1, 0). Otherwise, in order: the options'
+    ``scale`` / ``offset``; the band's scale/offset metadata; Landsat Collection-2 names (``SR_B*``:
     0.0000275, -0.2; ``ST_B*``: 0.00341802, 149); Sentinel-2 BOA_QUANTIFICATION_VALUE /
     BOA_ADD_OFFSET tags; else by data type: uint8 → 1/255 (display-stretched composites), other
     integers → 1/10000, floats → 1.
@@ -417,8 +492,15 @@ def _band_scale(f: _FileInfo, index: int, label: str, name: str, options: SceneO
 
 # Tags that may hold the acquisition date, most trusted first (TIFFTAG_DATETIME is left out: it
 # is when the file was written, not when the scene was acquired).
-_DATE_TAGS = ("DATE_ACQUIRED", "ACQUISITION_DATE", "SENSING_TIME", "DATATAKE_SENSING_START",
-              "date", "acquisition_date", "year")
+_DATE_TAGS = (
+    "DATE_ACQUIRED",
+    "ACQUISITION_DATE",
+    "SENSING_TIME",
+    "DATATAKE_SENSING_START",
+    "date",
+    "acquisition_date",
+    "year",
+)
 _DATE = re.compile(r"(?<!\d)(19[7-9]\d|20\d\d)([-_.]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?!\d)")
 _YEAR = re.compile(r"(?<!\d)(19[7-9]\d|20\d\d)(?!\d)")
 
@@ -435,9 +517,9 @@ def acquisition_date(text: str) -> tuple[dt.date | None, str | None]:
             return dt.date(int(year), int(month), int(day)), "day"
         except ValueError:
             continue  # 2021-02-30: not a date, look further
-    match = _YEAR.search(text)
-    if match:
-        return dt.date(int(match.group(1)), 1, 1), "year"
+    year_only = _YEAR.search(text)
+    if year_only:
+        return dt.date(int(year_only.group(1)), 1, 1), "year"
     return None, None
 
 
@@ -449,8 +531,9 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def inspect_scenes(path: str | Path, options: SceneOptions = SceneOptions()
-                   ) -> list[tuple[SceneSource, Scene | SceneError]]:
+def inspect_scenes(
+    path: str | Path, options: SceneOptions | None = None
+) -> list[tuple[SceneSource, Scene | SceneError]]:
     """Open every scene under ``path``: the scene, or the error that stops it (nothing raised)."""
     found: list[tuple[SceneSource, Scene | SceneError]] = []
     for source in find_scenes(path):

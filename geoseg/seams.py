@@ -28,8 +28,9 @@ def _pair_masks(n: int, edges: list[int], away: int) -> tuple[np.ndarray, np.nda
 def seam_ratio(raster: np.ndarray, tiling: TileGrid, away: int = 4) -> float:
     """Seam ratio of a ``(rows, cols)`` raster tiled by ``tiling`` (NaN pixels are ignored)."""
     if raster.shape != (tiling.height, tiling.width):
-        raise ValueError(f"raster shape {raster.shape} is not the tiling's "
-                         f"{(tiling.height, tiling.width)}")
+        raise ValueError(
+            f"raster shape {raster.shape} is not the tiling's {(tiling.height, tiling.width)}"
+        )
     row_edges, col_edges = tiling.tile_border_offsets()
     dx = np.abs(np.diff(raster, axis=1))  # pairs along columns
     dy = np.abs(np.diff(raster, axis=0))  # pairs along rows

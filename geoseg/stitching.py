@@ -40,35 +40,50 @@ def edge_ramp(overlap: int, margin: int) -> np.ndarray:
     return ramp
 
 
-def axis_weights(length: int, overlap: int, margin: int, lo_edge: bool, hi_edge: bool
-                 ) -> np.ndarray:
+def axis_weights(
+    length: int, overlap: int, margin: int, lo_edge: bool, hi_edge: bool
+) -> np.ndarray:
     """Weights along one tile axis of ``length`` pixels; ``*_edge`` marks a side on the scene edge."""
     weights = np.ones(length, np.float32)
     ramp = edge_ramp(min(overlap, length), margin)
     if not lo_edge:
         weights[: len(ramp)] = ramp
     if not hi_edge:
-        weights[length - len(ramp):] = np.minimum(weights[length - len(ramp):], ramp[::-1])
+        weights[length - len(ramp) :] = np.minimum(weights[length - len(ramp) :], ramp[::-1])
     return weights
 
 
 @lru_cache(maxsize=64)
-def blend_weights(height: int, width: int, overlap: int, margin: int,
-                  edges: tuple[bool, bool, bool, bool], mode: str = "cosine") -> np.ndarray:
+def blend_weights(
+    height: int,
+    width: int,
+    overlap: int,
+    margin: int,
+    edges: tuple[bool, bool, bool, bool],
+    mode: str = "cosine",
+) -> np.ndarray:
     """The ``(height, width)`` weight window of a tile whose sides ``edges`` = (top, bottom, left,
     right) lie on the scene edge. Read-only: it is cached and shared."""
     if mode == "mean":
         weights = np.ones((height, width), np.float32)
     else:
         top, bottom, left, right = edges
-        weights = np.outer(axis_weights(height, overlap, margin, top, bottom),
-                           axis_weights(width, overlap, margin, left, right))
+        weights = np.outer(
+            axis_weights(height, overlap, margin, top, bottom),
+            axis_weights(width, overlap, margin, left, right),
+        )
     weights.flags.writeable = False
     return weights
 
 
-def blend_block(window: Window, tiles: Iterable[tuple[Tile, np.ndarray]], n_classes: int,
-                overlap: int, margin: int, mode: str = "cosine") -> np.ndarray:
+def blend_block(
+    window: Window,
+    tiles: Iterable[tuple[Tile, np.ndarray]],
+    n_classes: int,
+    overlap: int,
+    margin: int,
+    mode: str = "cosine",
+) -> np.ndarray:
     """Blend tile probabilities ``(classes, h, w)`` over ``window`` into ``(classes, H, W)`` float32.
 
     Tiles are summed in the order given; pass them row-major. A pixel no tile covers with positive
@@ -87,9 +102,13 @@ def blend_block(window: Window, tiles: Iterable[tuple[Tile, np.ndarray]], n_clas
         if y0 >= y1 or x0 >= x1:
             continue
         weights = blend_weights(int(tw.height), int(tw.width), overlap, margin, tile.edges, mode)
-        src = np.s_[y0 - int(tw.row_off):y1 - int(tw.row_off), x0 - int(tw.col_off):x1 - int(tw.col_off)]
-        dst = np.s_[y0 - int(window.row_off):y1 - int(window.row_off),
-                    x0 - int(window.col_off):x1 - int(window.col_off)]
+        src = np.s_[
+            y0 - int(tw.row_off) : y1 - int(tw.row_off), x0 - int(tw.col_off) : x1 - int(tw.col_off)
+        ]
+        dst = np.s_[
+            y0 - int(window.row_off) : y1 - int(window.row_off),
+            x0 - int(window.col_off) : x1 - int(window.col_off),
+        ]
         w = weights[src]
         total[(slice(None), *dst)] += w * probs[(slice(None), *src)]
         weight_sum[dst] += w

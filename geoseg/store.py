@@ -61,12 +61,16 @@ PROBABILITY_DTYPES = ("float32", "uint8")
 PROBABILITY_STEPS = 254  # uint8 probabilities: 0 … 254 for 0 … 1, 255 = nodata
 
 
-def segmentation_layers(class_names: tuple[str, ...], probability_dtype: str = "float32"
-                        ) -> tuple[Layer, Layer]:
-    probability = (Layer("probability", "float32", float("nan"), "AVERAGE", class_names)
-                   if probability_dtype == "float32" else
-                   Layer("probability", "uint8", CLASS_NODATA, "AVERAGE", class_names,
-                         1 / PROBABILITY_STEPS))
+def segmentation_layers(
+    class_names: tuple[str, ...], probability_dtype: str = "float32"
+) -> tuple[Layer, Layer]:
+    probability = (
+        Layer("probability", "float32", float("nan"), "AVERAGE", class_names)
+        if probability_dtype == "float32"
+        else Layer(
+            "probability", "uint8", CLASS_NODATA, "AVERAGE", class_names, 1 / PROBABILITY_STEPS
+        )
+    )
     return probability, Layer("classes", "uint8", CLASS_NODATA, "NEAREST", ("class",))
 
 
@@ -128,10 +132,17 @@ class BlockStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.stem}.{os.getpid()}.tmp.tif")
         profile = {
-            "driver": "GTiff", "width": data.shape[2], "height": data.shape[1],
-            "count": data.shape[0], "dtype": dtype, "nodata": nodata, "crs": self.grid.crs,
-            "transform": self.grid.window_transform(block.window), "compress": "zstd",
-            "zstd_level": 1, "tiled": data.shape[1] >= 256 and data.shape[2] >= 256,
+            "driver": "GTiff",
+            "width": data.shape[2],
+            "height": data.shape[1],
+            "count": data.shape[0],
+            "dtype": dtype,
+            "nodata": nodata,
+            "crs": self.grid.crs,
+            "transform": self.grid.window_transform(block.window),
+            "compress": "zstd",
+            "zstd_level": 1,
+            "tiled": data.shape[1] >= 256 and data.shape[2] >= 256,
         }
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data.astype(dtype, copy=False))
@@ -153,18 +164,23 @@ class BlockStore:
                 f'<SrcRect xOff="0" yOff="0" xSize="{int(b.window.width)}" '
                 f'ySize="{int(b.window.height)}"/><DstRect xOff="{int(b.window.col_off)}" '
                 f'yOff="{int(b.window.row_off)}" xSize="{int(b.window.width)}" '
-                f'ySize="{int(b.window.height)}"/></SimpleSource>' for b in blocks)
+                f'ySize="{int(b.window.height)}"/></SimpleSource>'
+                for b in blocks
+            )
             bands.append(
                 f'<VRTRasterBand dataType="{vrt_type}" band="{band}">'
                 f"<Description>{escape(names[band - 1])}</Description>"
                 f"<NoDataValue>{nodata}</NoDataValue>"
                 f"{f'<Scale>{layer.scale!r}</Scale>' if layer.scale != 1.0 else ''}"
-                f"{sources}</VRTRasterBand>")
+                f"{sources}</VRTRasterBand>"
+            )
         t = self.grid.transform
-        return (f'<VRTDataset rasterXSize="{self.grid.width}" rasterYSize="{self.grid.height}">'
-                f"<SRS>{escape(self.grid.crs.to_wkt())}</SRS>"
-                f"<GeoTransform>{t.c!r}, {t.a!r}, {t.b!r}, {t.f!r}, {t.d!r}, {t.e!r}</GeoTransform>"
-                f"{''.join(bands)}</VRTDataset>")
+        return (
+            f'<VRTDataset rasterXSize="{self.grid.width}" rasterYSize="{self.grid.height}">'
+            f"<SRS>{escape(self.grid.crs.to_wkt())}</SRS>"
+            f"<GeoTransform>{t.c!r}, {t.a!r}, {t.b!r}, {t.f!r}, {t.d!r}, {t.e!r}</GeoTransform>"
+            f"{''.join(bands)}</VRTDataset>"
+        )
 
     def assemble(self, name: str, blocks: list[Block], final: Path, threads: int = 1) -> Path:
         """Stream a layer's blocks into a COG at ``final`` (temporary name, then rename)."""
@@ -178,9 +194,17 @@ class BlockStore:
             # 100 blocks.
             with rasterio.Env(GDAL_MAX_DATASET_POOL_SIZE=BLOCK_FILES_OPEN):
                 rasterio.shutil.copy(
-                    vrt, tmp, driver="COG", compress="DEFLATE", predictor="YES", blocksize=512,
-                    resampling=resampling, overviews="AUTO", bigtiff="IF_SAFER",
-                    num_threads=str(threads))
+                    vrt,
+                    tmp,
+                    driver="COG",
+                    compress="DEFLATE",
+                    predictor="YES",
+                    blocksize=512,
+                    resampling=resampling,
+                    overviews="AUTO",
+                    bigtiff="IF_SAFER",
+                    num_threads=str(threads),
+                )
             os.replace(tmp, final)
         except (rasterio.errors.RasterioError, OSError) as exc:
             raise OutputError(f"{final}: cannot write ({exc})") from exc
@@ -203,7 +227,6 @@ class BlockStore:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
-
 
 
 def class_counts(path: Path, n_classes: int) -> list[int]:

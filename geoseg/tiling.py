@@ -64,8 +64,10 @@ def blocks(height: int, width: int, size: int) -> list[Block]:
         raise ConfigError(f"raster size {height}×{width} is empty")
     if size < 16:
         raise ConfigError(f"block size {size} is below 16 pixels")
-    return [Block(int(w.row_off) // size, int(w.col_off) // size, w)
-            for w in windows.subdivide(Window(0, 0, width, height), size, size)]
+    return [
+        Block(int(w.row_off) // size, int(w.col_off) // size, w)
+        for w in windows.subdivide(Window(0, 0, width, height), size, size)
+    ]
 
 
 def tile_starts(n: int, tile_size: int, stride: int, align: int = 1) -> list[int]:
@@ -98,9 +100,11 @@ class TileGrid:
         if self.block_size < 16 or self.block_size % 16:
             raise ConfigError(f"block size {self.block_size} must be a positive multiple of 16")
         if self.align < 1 or self.tile_size % self.align or self.stride % self.align:
-            raise ConfigError(f"tile size {self.tile_size} and tile size minus overlap "
-                              f"({self.stride}) must be multiples of the model's stride "
-                              f"{self.align}")
+            raise ConfigError(
+                f"tile size {self.tile_size} and tile size minus overlap "
+                f"({self.stride}) must be multiples of the model's stride "
+                f"{self.align}"
+            )
 
     @property
     def stride(self) -> int:
@@ -125,15 +129,20 @@ class TileGrid:
         return Tile(row * len(self.col_starts) + col, row, col, Window(x0, y0, w, h), edges)
 
     def tiles(self) -> list[Tile]:
-        return [self.tile(r, c) for r in range(len(self.row_starts))
-                for c in range(len(self.col_starts))]
+        return [
+            self.tile(r, c)
+            for r in range(len(self.row_starts))
+            for c in range(len(self.col_starts))
+        ]
 
     def tiles_touching(self, window: Window) -> list[Tile]:
         """Tiles that intersect ``window``, row-major (the fixed order blending sums them in)."""
-        rows = _spans_touching(self.row_starts, min(self.tile_size, self.height),
-                               window.row_off, window.height)
-        cols = _spans_touching(self.col_starts, min(self.tile_size, self.width),
-                               window.col_off, window.width)
+        rows = _spans_touching(
+            self.row_starts, min(self.tile_size, self.height), window.row_off, window.height
+        )
+        cols = _spans_touching(
+            self.col_starts, min(self.tile_size, self.width), window.col_off, window.width
+        )
         return [self.tile(r, c) for r in rows for c in cols]
 
     def blocks(self) -> list[Block]:
@@ -144,8 +153,11 @@ class TileGrid:
         if batch_size < 1:
             raise ConfigError(f"batch size {batch_size} must be at least 1")
         n_cols = len(self.col_starts)
-        return [tuple(self.tile(r, c) for c in range(c0, min(c0 + batch_size, n_cols)))
-                for r in range(len(self.row_starts)) for c0 in range(0, n_cols, batch_size)]
+        return [
+            tuple(self.tile(r, c) for c in range(c0, min(c0 + batch_size, n_cols)))
+            for r in range(len(self.row_starts))
+            for c0 in range(0, n_cols, batch_size)
+        ]
 
     def batch_of(self, tile: Tile, batch_size: int) -> int:
         """Index (in ``batches(batch_size)``) of the batch holding ``tile``."""
@@ -157,8 +169,10 @@ class TileGrid:
 
         An offset ``k`` means the edge runs between pixel ``k - 1`` and pixel ``k``.
         """
-        return (_inner_edges(self.row_starts, self.tile_size, self.height),
-                _inner_edges(self.col_starts, self.tile_size, self.width))
+        return (
+            _inner_edges(self.row_starts, self.tile_size, self.height),
+            _inner_edges(self.col_starts, self.tile_size, self.width),
+        )
 
 
 def _spans_touching(starts: list[int], size: int, offset: float, length: float) -> range:

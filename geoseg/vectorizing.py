@@ -20,7 +20,7 @@ polygons, before simplification.
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
@@ -36,37 +36,13 @@ from rasterio.features import shapes, sieve
 from rasterio.windows import Window
 from scipy import ndimage
 
-from geoseg.errors import ConfigError
 from geoseg.grid import Grid
+from geoseg.options import PolygonOptions
 from geoseg.store import read_probability
-from geoseg.tiling import Block, TileGrid
+from geoseg.tiling import Block
 
 CONNECTIVITY = 4
 _STRUCTURE = ndimage.generate_binary_structure(2, 1)  # 4-connectivity
-
-
-@dataclass(frozen=True)
-class PolygonOptions:
-    """How patches become polygons.
-
-    Attributes:
-        min_area_ha: minimum mapping unit: smaller polygons are dropped.
-        simplify_m: Douglas-Peucker tolerance in metres (0: keep pixel edges).
-        sieve_pixels: before polygonizing, patches of fewer pixels (any class) are merged into
-            their largest neighbour (``rasterio.features.sieve``); 0 = no clean-up.
-        window_size: pixels per window side.
-    """
-
-    min_area_ha: float = 0.5
-    simplify_m: float = 0.0
-    sieve_pixels: int = 0
-    window_size: int = 1024
-
-    def __post_init__(self) -> None:
-        if self.min_area_ha < 0 or self.simplify_m < 0 or self.sieve_pixels < 0:
-            raise ConfigError("--min-area-ha, --simplify and --sieve must not be negative")
-        if self.window_size < 16:
-            raise ConfigError(f"window size {self.window_size} is below 16 pixels")
 
 
 @dataclass(frozen=True)
@@ -79,7 +55,7 @@ class VectorizeOptions:
 
     target: int
     class_name: str
-    polygons: PolygonOptions = PolygonOptions()
+    polygons: PolygonOptions = field(default_factory=PolygonOptions)
     probability_band: int | None = None
 
 
@@ -109,7 +85,7 @@ class PolygonInfo:
 class Piece:
     """One patch, or the part of a patch inside one window; geometry in raster pixel coordinates."""
 
-    geometry: shapely.Polygon
+    geometry: shapely.Geometry  # a polygon, or a multipolygon once repaired or merged
     pixels: int
     probability_sum: float
 
@@ -133,23 +109,28 @@ def label_patches(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels.astype(np.int32), int(count)
 
 
-def pieces_of(labels: np.ndarray, count: int, window: Window, probability: np.ndarray | None
-              ) -> dict[int, Piece]:
+def pieces_of(
+    labels: np.ndarray, count: int, window: Window, probability: np.ndarray | None
+) -> dict[int, Piece]:
     """Polygon, pixel count and probability sum of each label, in raster pixel coordinates."""
     if count == 0:
         return {}
     index = np.arange(1, count + 1)
     pixels = ndimage.sum_labels(np.ones_like(labels), labels, index)
-    prob = (ndimage.sum_labels(probability, labels, index) if probability is not None
-            else np.full(count, np.nan))
+    prob = (
+        ndimage.sum_labels(probability, labels, index)
+        if probability is not None
+        else np.full(count, np.nan)
+    )
     offset = Affine.translation(int(window.col_off), int(window.row_off))
-    geoms = {int(v): shapely.geometry.shape(g)
-             for g, v in shapes(labels, mask=labels > 0, connectivity=CONNECTIVITY,
-                                transform=offset)}
+    geoms = {
+        int(v): shapely.geometry.shape(g)
+        for g, v in shapes(labels, mask=labels > 0, connectivity=CONNECTIVITY, transform=offset)
+    }
     return {k: Piece(geoms[k], int(pixels[k - 1]), float(prob[k - 1])) for k in geoms}
 
 
-def open_labels(labels: np.ndarray, block: Block, grid: TileGrid) -> set[int]:
+def open_labels(labels: np.ndarray, block: Block, grid: Grid) -> set[int]:
     """Labels touching a window side that is an inner border of the raster."""
     w = block.window
     sides = []
@@ -164,29 +145,36 @@ def open_labels(labels: np.ndarray, block: Block, grid: TileGrid) -> set[int]:
     return set(np.unique(np.concatenate(sides)).tolist()) - {0} if sides else set()
 
 
-def read_window(classes_path: Path, probability_path: Path | None, block: Block,
-                options: VectorizeOptions, grid: TileGrid) -> tuple[np.ndarray, np.ndarray | None]:
-    """The target mask (after optional sieving) and target probability of one window."""
+def read_window(
+    classes_path: Path,
+    probability_path: Path | None,
+    block: Block,
+    options: VectorizeOptions,
+    grid: Grid,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The target mask (after optional sieving) and target probability of one window.
+
+    Sieving reads the window with a halo of ``sieve_pixels`` on every side, clipped to the raster.
+    """
     halo = options.polygons.sieve_pixels
     w = block.window
-    outer = Window(max(0, w.col_off - halo), max(0, w.row_off - halo), 0, 0)
-    outer = Window(outer.col_off, outer.row_off,
-                   min(grid.width, w.col_off + w.width + halo) - outer.col_off,
-                   min(grid.height, w.row_off + w.height + halo) - outer.row_off)
+    outer = Window(
+        w.col_off - halo, w.row_off - halo, w.width + 2 * halo, w.height + 2 * halo
+    ).intersection(Window(0, 0, grid.width, grid.height))
     with rasterio.open(classes_path) as src:
         classes = src.read(1, window=outer)
     if halo:
         # A patch of fewer than `halo` pixels fits in the halo, so sieving the window plus halo
         # decides every pixel of the window as sieving the whole raster would.
         classes = sieve(classes, size=halo, connectivity=CONNECTIVITY)
-    core = np.s_[int(w.row_off - outer.row_off):int(w.row_off - outer.row_off + w.height),
-                 int(w.col_off - outer.col_off):int(w.col_off - outer.col_off + w.width)]
-    mask = classes[core] == options.target
+    core = Window(w.col_off - outer.col_off, w.row_off - outer.row_off, w.width, w.height)
+    mask = classes[core.toslices()] == options.target
     probability = None
     if probability_path is not None:
         band = options.probability_band or options.target + 1
-        probability = np.nan_to_num(read_probability(probability_path, band, w).astype(np.float64),
-                                    nan=0.0)
+        probability = np.nan_to_num(
+            read_probability(probability_path, band, w).astype(np.float64), nan=0.0
+        )
     return mask, probability
 
 
@@ -199,8 +187,10 @@ class GroundMeasure:
         self.geographic = crs.is_geographic
         if self.geographic:
             left, bottom, right, top = grid.bounds
-            laea = ProjCRS.from_proj4(f"+proj=laea +lat_0={(bottom + top) / 2} "
-                                      f"+lon_0={(left + right) / 2} +datum=WGS84 +units=m")
+            laea = ProjCRS.from_proj4(
+                f"+proj=laea +lat_0={(bottom + top) / 2} "
+                f"+lon_0={(left + right) / 2} +datum=WGS84 +units=m"
+            )
             self._to = Transformer.from_crs(crs, laea, always_xy=True)
             self._back = Transformer.from_crs(laea, crs, always_xy=True)
             self.unit = 1.0
@@ -226,8 +216,13 @@ class GroundMeasure:
         return shapely.transform(geoms, lambda xy: xy / self.unit)
 
 
-def polygon_table(pieces: Iterable[Piece], grid: Grid, options: VectorizeOptions,
-                  info: PolygonInfo, repair: bool = True) -> gpd.GeoDataFrame:
+def polygon_table(
+    pieces: Iterable[Piece],
+    grid: Grid,
+    options: VectorizeOptions,
+    info: PolygonInfo,
+    repair: bool = True,
+) -> gpd.GeoDataFrame:
     """Finished patches as rows in the raster's CRS, filtered by the minimum mapping unit.
 
     ``repair=False`` skips ``make_valid`` for patches merged from repaired pieces: on a patch of
@@ -236,14 +231,21 @@ def polygon_table(pieces: Iterable[Piece], grid: Grid, options: VectorizeOptions
     pieces = list(pieces)
     pixel_geoms = np.array([p.geometry for p in pieces], dtype=object)
     t = grid.transform
-    geoms = shapely.transform(pixel_geoms, lambda xy: np.column_stack(
-        (t.a * xy[:, 0] + t.b * xy[:, 1] + t.c, t.d * xy[:, 0] + t.e * xy[:, 1] + t.f)))
+    geoms = shapely.transform(
+        pixel_geoms,
+        lambda xy: np.column_stack(
+            (t.a * xy[:, 0] + t.b * xy[:, 1] + t.c, t.d * xy[:, 0] + t.e * xy[:, 1] + t.f)
+        ),
+    )
     measure = GroundMeasure(grid)
     metric = measure.to_metres(geoms) if len(geoms) else geoms
     area_ha = shapely.area(metric) / 1e4 if len(geoms) else np.zeros(0)
     keep = area_ha >= options.polygons.min_area_ha
-    metric, area_ha, pieces = metric[keep], area_ha[keep], [p for p, k in zip(pieces, keep,
-                                                                            strict=True) if k]
+    metric, area_ha, pieces = (
+        metric[keep],
+        area_ha[keep],
+        [p for p, k in zip(pieces, keep, strict=True) if k],
+    )
     perimeter = shapely.length(metric)
     if options.polygons.simplify_m > 0 and len(metric):
         metric = shapely.simplify(metric, options.polygons.simplify_m, preserve_topology=True)
@@ -254,31 +256,54 @@ def polygon_table(pieces: Iterable[Piece], grid: Grid, options: VectorizeOptions
     # leave a ring GEOS calls invalid: repair, keeping polygons only.
     if repair or options.polygons.simplify_m > 0:
         geoms = repaired(np.asarray(geoms, dtype=object))
-    return gpd.GeoDataFrame({
-        "class": [options.class_name] * len(pieces),
-        "area_ha": area_ha,
-        "perimeter_m": perimeter,
-        info.mean_column: [p.probability_sum / p.pixels for p in pieces],
-    } | {column: [value] * len(pieces) for column, value in info.attributes}, geometry=list(geoms), crs=grid.crs.to_wkt())
+    return gpd.GeoDataFrame(
+        {
+            "class": [options.class_name] * len(pieces),
+            "area_ha": area_ha,
+            "perimeter_m": perimeter,
+            info.mean_column: [p.probability_sum / p.pixels for p in pieces],
+        }
+        | {column: [value] * len(pieces) for column, value in info.attributes},
+        geometry=list(geoms),
+        crs=grid.crs.to_wkt(),
+    )
 
 
-def vectorize_window(classes_path: Path, probability_path: Path | None, block: Block,
-                     grid: Grid, options: VectorizeOptions, info: PolygonInfo, part: Path
-                     ) -> WindowPieces:
+def vectorize_window(
+    classes_path: Path,
+    probability_path: Path | None,
+    block: Block,
+    grid: Grid,
+    options: VectorizeOptions,
+    info: PolygonInfo,
+    part: Path,
+) -> WindowPieces:
     """Polygonize one window: finished pieces go to ``part``; open ones are returned."""
-    tiling = TileGrid(grid.height, grid.width, 16, 0, options.polygons.window_size)
-    mask, probability = read_window(classes_path, probability_path, block, options, tiling)
+    mask, probability = read_window(classes_path, probability_path, block, options, grid)
     labels, count = label_patches(mask)
     pieces = pieces_of(labels, count, block.window, probability)
-    open_ids = open_labels(labels, block, tiling)
+    open_ids = open_labels(labels, block, grid)
     finished = [p for k, p in pieces.items() if k not in open_ids]
     table = polygon_table(finished, grid, options, info)
     if len(table):
         write_part(table, part)
-    open_pieces = {k: Piece(repaired(np.array([pieces[k].geometry], dtype=object))[0],
-                            pieces[k].pixels, pieces[k].probability_sum) for k in open_ids}
-    return WindowPieces(block, open_pieces, labels[0].copy(),
-                        labels[-1].copy(), labels[:, 0].copy(), labels[:, -1].copy(), len(table))
+    open_pieces = {
+        k: Piece(
+            repaired(np.array([pieces[k].geometry], dtype=object))[0],
+            pieces[k].pixels,
+            pieces[k].probability_sum,
+        )
+        for k in open_ids
+    }
+    return WindowPieces(
+        block,
+        open_pieces,
+        labels[0].copy(),
+        labels[-1].copy(),
+        labels[:, 0].copy(),
+        labels[:, -1].copy(),
+        len(table),
+    )
 
 
 @dataclass(frozen=True)
@@ -291,8 +316,9 @@ class Frontier:
     bottom: np.ndarray
 
 
-def merge_row(frontier: Frontier | None, windows: list[WindowPieces], last: bool
-              ) -> tuple[Frontier, list[Piece]]:
+def merge_row(
+    frontier: Frontier | None, windows: list[WindowPieces], last: bool
+) -> tuple[Frontier, list[Piece]]:
     """Join one row of windows' open pieces with each other and with the patches still open above.
 
     A sweep down the raster: only the frontier (∝ the raster's width) is carried from row to
@@ -311,7 +337,9 @@ def merge_row(frontier: Frontier | None, windows: list[WindowPieces], last: bool
     def union(a: tuple, b: tuple) -> None:
         parent[find(b)] = find(a)
 
-    nodes = {("f", gid): pieces for gid, pieces in (frontier.pieces.items() if frontier else ())}
+    nodes: dict[tuple[str | int, int], list[Piece]] = {
+        ("f", gid): pieces for gid, pieces in (frontier.pieces.items() if frontier else ())
+    }
     nodes |= {(w.block.col, label): [piece] for w in windows for label, piece in w.open.items()}
     for a, b in pairwise(windows):
         for x, y in set(zip(a.right.tolist(), b.left.tolist(), strict=True)):
@@ -320,16 +348,20 @@ def merge_row(frontier: Frontier | None, windows: list[WindowPieces], last: bool
     if frontier is not None:
         top = np.concatenate([w.top for w in windows])
         owner = np.concatenate([np.full(len(w.top), w.block.col) for w in windows])
-        for f, col, label in set(zip(frontier.bottom.tolist(), owner.tolist(), top.tolist(),
-                                     strict=True)):
+        for f, col, label in set(
+            zip(frontier.bottom.tolist(), owner.tolist(), top.tolist(), strict=True)
+        ):
             if f and label:
                 union(("f", f), (col, label))
     groups: dict[tuple, list[tuple]] = {}
     for key in sorted(nodes, key=str):
         groups.setdefault(find(key), []).append(key)
     members = {root: [p for k in keys for p in nodes[k]] for root, keys in groups.items()}
-    bottom_roots = [find((w.block.col, label)) if label else None
-                    for w in windows for label in w.bottom.tolist()]
+    bottom_roots = [
+        find((w.block.col, label)) if label else None
+        for w in windows
+        for label in w.bottom.tolist()
+    ]
     still_open = [] if last else sorted({r for r in bottom_roots if r is not None}, key=str)
     ids = {root: i + 1 for i, root in enumerate(still_open)}
     bottom = np.array([ids.get(r, 0) if r is not None else 0 for r in bottom_roots], np.int64)
@@ -348,6 +380,7 @@ def _merged(pieces: list[Piece]) -> Piece:
     them and they are put back as they are. On a patch of 494 pieces and 185,000 holes this took
     3 s instead of 77 s and a fraction of the memory of a full union."""
     geoms = [p.geometry for p in pieces]
+    geometry: shapely.Geometry
     if len(geoms) > 1:
         parts = [part for g in geoms for part in shapely.get_parts(g)]
         outer = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
@@ -358,8 +391,7 @@ def _merged(pieces: list[Piece]) -> Piece:
             geometry = shapely.union_all(geoms)
     else:
         geometry = geoms[0]
-    return Piece(geometry, sum(p.pixels for p in pieces),
-                 sum(p.probability_sum for p in pieces))
+    return Piece(geometry, sum(p.pixels for p in pieces), sum(p.probability_sum for p in pieces))
 
 
 def write_part(table: gpd.GeoDataFrame, path: Path) -> None:

@@ -1,9 +1,12 @@
-"""Workflow files: which scenes, which model, which outputs, which date pairs — declared in YAML.
+"""Workflow files: which scenes, which options, which outputs, which date pairs — declared in YAML.
 
-A workflow is loaded with ``yaml.safe_load``, validated once by the pydantic schema below, and
-mapped straight onto the arguments of ``process`` and ``change``. Every problem is reported as
-``FILE:LINE: field: message`` (all of them, not just the first). Relative paths are relative to
-the workflow file. ``workflows/schema.json`` is this schema for editors.
+A workflow is loaded with ``yaml.safe_load`` and validated once by the schema below, which is
+made of the option classes themselves (``geoseg.options``): its ``process`` section *is* a
+``ProcessConfig`` and its ``change`` section a ``ChangeOptions`` (plus ``pairs``), handed as they
+are to ``process`` and ``change``. Every problem is reported as ``FILE:LINE: field: message`` (all
+of them, not just the first). Relative paths are relative to the workflow file.
+``workflows/schema.json`` is this schema for editors: ``geoseg schema workflows/schema.json``
+writes it again.
 """
 
 import glob
@@ -14,59 +17,38 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from geoseg.change import ChangeOptions, LossRule
 from geoseg.errors import ConfigError, GeosegError
 from geoseg.models import resolve_model
-from geoseg.plan import ProcessConfig
-from geoseg.scenes import SceneOptions, acquisition_date
-from geoseg.vectorizing import PolygonOptions
+from geoseg.options import DEFAULT_MODEL, ChangeOptions, ProcessConfig
+from geoseg.scenes import acquisition_date
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Tiling(_Strict):
-    tile_size: int | None = Field(None, ge=16, description="Tile size (default: the model's).")
-    overlap: int | None = Field(None, ge=0, description="Tile overlap (default: the model's).")
-    batch_size: int = Field(8, ge=1)
-    block_size: int = Field(1024, ge=16, multiple_of=16)
-    blend: Literal["cosine", "mean"] = "cosine"
-
-
-class Polygons(_Strict):
-    min_area_ha: float = Field(0.5, ge=0)
-    simplify_m: float = Field(0.0, ge=0)
-    sieve_pixels: int = Field(0, ge=0)
-
-
 class Outputs(_Strict):
     dir: str = Field(description="Output directory (relative to the workflow file).")
-    polygons: Polygons | None = Field(default_factory=Polygons,
-                                      description="Polygon options; null for no polygons.")
-    quicklook: bool = False
-    overwrite: bool = False
-    probability_dtype: Literal["float32", "uint8"] = Field(
-        "float32", description="probability.tif as float32, or uint8 (p × 254, a quarter of the "
-                               "bytes, faster to write).")
 
 
-class Rule(_Strict):
-    forest_threshold: float = Field(0.5, gt=0, lt=1)
-    min_drop: float = Field(0.3, ge=0, le=1)
+class ChangeStep(ChangeOptions):
+    """The ``change`` section: ``ChangeOptions``' fields, and which date pairs to compare."""
 
-
-class Change(_Strict):
     pairs: Literal["consecutive"] | list[tuple[str, str]] = Field(
-        "consecutive", description="'consecutive', or [before, after] scene files.")
-    rule: Rule = Field(default_factory=Rule)
-    normalise: bool = True
-    allow_reversed: bool = False
+        default="consecutive",
+        description="'consecutive' (every consecutive date pair per place), or "
+        "[before, after] scene files.",
+    )
 
 
 class Resources(_Strict):
-    workers: int | None = Field(None, ge=1, description=(
-        "Local cluster worker processes, sharing the cores (default: one per 8 cores)."))
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Local cluster worker processes, sharing the cores (default: one per 8 cores)."
+        ),
+    )
 
 
 class Workflow(_Strict):
@@ -74,15 +56,14 @@ class Workflow(_Strict):
 
     name: str
     scenes: list[str] = Field(min_length=1, description="Scene directories, files or globs.")
-    model: str = "builtin:spectral-forest"
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="Torch models: fp32 on CPU / AMP on GPU (auto), fp32, or bf16.")
-    bands: list[str] | None = None
-    sensor: str | None = None
-    tiling: Tiling = Field(default_factory=Tiling)
+    process: ProcessConfig = Field(
+        default_factory=ProcessConfig,
+        description="Options of the segmentation (the process step, and each date of the change "
+        "step): ProcessConfig's fields. A model path is relative to the workflow file.",
+    )
     outputs: Outputs
-    steps: list[Literal["process", "change"]] = Field(["process"], min_length=1)
-    change: Change | None = None
+    steps: list[Literal["process", "change"]] = Field(default=["process"], min_length=1)
+    change: ChangeStep | None = None
     resources: Resources = Field(default_factory=Resources)
 
     @field_validator("steps")
@@ -105,16 +86,20 @@ def load_workflow(path: str | Path) -> tuple[Workflow, Path]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise ConfigError(f"{path}:{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
-                          ) from None
-    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}:{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
+    if not isinstance(data, dict) or root is None:
         raise ConfigError(f"{path}:1: a workflow is a mapping of fields")
     problems = _check_meaning(data, path, root)
     try:
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{path}:{_line(root, error['loc'])}: {'.'.join(map(str, error['loc']))}: "
-                    f"{error['msg']}" for error in exc.errors()] + problems
+        problems = [
+            f"{path}:{_line(root, error['loc'])}: {'.'.join(map(str, error['loc']))}: "
+            f"{error['msg']}"
+            for error in exc.errors()
+        ] + problems
     if problems:
         raise ConfigError("\n".join(problems))
     return workflow, path.parent
@@ -128,30 +113,33 @@ def _check_meaning(data: dict, path: Path, root: yaml.Node) -> list[str]:
     scenes = data.get("scenes")
     for i, pattern in enumerate(scenes if isinstance(scenes, list) else []):
         if isinstance(pattern, str) and not glob.glob(str(base / pattern)):
-            problems.append(f"{path}:{_line(root, ('scenes', i))}: scenes.{i}: no such path "
-                            f"{pattern!r} (relative to {base})")
-    model = data.get("model", "builtin:spectral-forest")
+            problems.append(
+                f"{path}:{_line(root, ('scenes', i))}: scenes.{i}: no such path "
+                f"{pattern!r} (relative to {base})"
+            )
+    process = data.get("process")
+    model = process.get("model", DEFAULT_MODEL) if isinstance(process, dict) else None
     if isinstance(model, str):
         try:
             resolve_model(_resolve(base, model))
         except GeosegError as exc:
-            problems.append(f"{path}:{_line(root, ('model',))}: model: {exc}")
+            problems.append(f"{path}:{_line(root, ('process', 'model'))}: process.model: {exc}")
     change = data.get("change")
     if "change" in (data.get("steps") or []) and not change:
-        problems.append(f"{path}:{_line(root, ('steps',))}: steps: 'change' needs a change "
-                        "section")
+        problems.append(f"{path}:{_line(root, ('steps',))}: steps: 'change' needs a change section")
     pairs = change.get("pairs") if isinstance(change, dict) else None
     reversed_ok = isinstance(change, dict) and change.get("allow_reversed") is True
     for i, pair in enumerate(pairs if isinstance(pairs, list) else []):
         where = f"{path}:{_line(root, ('change', 'pairs', i))}: change.pairs.{i}"
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str)
-                                                                   for p in pair)):
+        if not (
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+        ):
             continue  # the schema reports its shape
         problems += [f"{where}: no such scene {p!r}" for p in pair if not (base / p).exists()]
-        dates = [acquisition_date(Path(p).stem)[0] for p in pair]
-        if None in dates:
+        first, second = (acquisition_date(Path(p).stem)[0] for p in pair)
+        if first is None or second is None:
             problems.append(f"{where}: cannot tell the dates from the names")
-        elif dates[0] >= dates[1] and not reversed_ok:
+        elif first >= second and not reversed_ok:
             problems.append(f"{where}: {pair[0]} is not older than {pair[1]}")
     return problems
 
@@ -165,8 +153,9 @@ def _line(root: yaml.Node, loc: tuple) -> int:
             if match is None:
                 break
             line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
-                and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:
@@ -179,28 +168,15 @@ def _resolve(base: Path, value: str) -> str:
 
 
 def process_config(workflow: Workflow, base: Path) -> ProcessConfig:
-    tiling, outputs = workflow.tiling, workflow.outputs
-    polygons = outputs.polygons
-    return ProcessConfig(
-        model=_resolve(base, workflow.model), tile_size=tiling.tile_size,
-        overlap=tiling.overlap, batch_size=tiling.batch_size, block_size=tiling.block_size,
-        blend=tiling.blend,
-        scene_options=SceneOptions(tuple(workflow.bands) if workflow.bands else None,
-                                   workflow.sensor),
-        overwrite=outputs.overwrite,
-        polygons=PolygonOptions(polygons.min_area_ha, polygons.simplify_m, polygons.sieve_pixels)
-        if polygons else None,
-        quicklook=outputs.quicklook, precision=workflow.precision,
-        probability_dtype=outputs.probability_dtype)
+    """The workflow's ``process`` options, with a model file's path made relative to ``base``."""
+    return workflow.process.replace(model=_resolve(base, workflow.process.model))
 
 
 def change_options(workflow: Workflow) -> ChangeOptions:
-    change = workflow.change or Change()
-    polygons = workflow.outputs.polygons or Polygons()
-    return ChangeOptions(LossRule(change.rule.forest_threshold, change.rule.min_drop),
-                         PolygonOptions(polygons.min_area_ha, polygons.simplify_m,
-                                        polygons.sieve_pixels),
-                         change.allow_reversed, normalise=change.normalise)
+    """The workflow's ``change`` options without ``pairs`` (the defaults when it has none)."""
+    if workflow.change is None:
+        return ChangeOptions()
+    return ChangeOptions.model_validate(workflow.change.model_dump(exclude={"pairs"}))
 
 
 def scene_paths(workflow: Workflow, base: Path) -> list[Path]:
@@ -209,8 +185,15 @@ def scene_paths(workflow: Workflow, base: Path) -> list[Path]:
 
 
 def json_schema() -> dict[str, Any]:
+    """The JSON Schema of workflow files (``workflows/schema.json``)."""
     return Workflow.model_json_schema()
 
 
+def json_schema_text() -> str:
+    """``json_schema()`` as the text of ``workflows/schema.json``."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
 def write_json_schema(path: str | Path) -> None:
-    Path(path).write_text(json.dumps(json_schema(), indent=2) + "\n")
+    """Write ``json_schema_text()`` to ``path`` (``geoseg schema workflows/schema.json``)."""
+    Path(path).write_text(json_schema_text(), encoding="utf-8")

@@ -18,15 +18,31 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 S2_SAMPLE = SAMPLES / "aberystwyth_s2_2021-05-27.tif"
 
 
-def write_raster(path: Path, data: np.ndarray, *, crs: str = "EPSG:32720",
-                 transform: Affine | None = None, descriptions: Sequence[str] | None = None,
-                 nodata: float | None = None, scales: Sequence[float] | None = None,
-                 tiled: bool = False, **profile: object) -> Path:
+def write_raster(
+    path: Path,
+    data: np.ndarray,
+    *,
+    crs: str = "EPSG:32720",
+    transform: Affine | None = None,
+    descriptions: Sequence[str] | None = None,
+    nodata: float | None = None,
+    scales: Sequence[float] | None = None,
+    tiled: bool = False,
+    **profile: object,
+) -> Path:
     """Write ``data`` (bands, rows, cols) as a GeoTIFF with a real CRS and a 10 m transform."""
     transform = transform or Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 9_000_000.0)
-    meta = {"driver": "GTiff", "count": data.shape[0], "height": data.shape[1],
-            "width": data.shape[2], "dtype": data.dtype, "crs": crs, "transform": transform,
-            "nodata": nodata, "compress": "deflate"}
+    meta = {
+        "driver": "GTiff",
+        "count": data.shape[0],
+        "height": data.shape[1],
+        "width": data.shape[2],
+        "dtype": data.dtype,
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+        "compress": "deflate",
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     if tiled:
         meta |= {"tiled": True, "blockxsize": 16, "blockysize": 16}
@@ -43,11 +59,14 @@ def forest_scene(rows: int = 96, cols: int = 80, seed: int = 0) -> np.ndarray:
     """4-band (blue, green, red, nir) uint16 reflectance × 10000: forest with a cleared square."""
     rng = np.random.default_rng(seed)
     data = np.empty((4, rows, cols), np.uint16)
-    data[0], data[1] = 300 + rng.integers(0, 50, (rows, cols)), 600 + rng.integers(0, 50, (rows, cols))
+    data[0], data[1] = (
+        300 + rng.integers(0, 50, (rows, cols)),
+        600 + rng.integers(0, 50, (rows, cols)),
+    )
     data[2] = 300 + rng.integers(0, 80, (rows, cols))
     data[3] = 3500 + rng.integers(0, 400, (rows, cols))
-    data[2, rows // 4: rows // 2, cols // 4: cols // 2] = 2200  # bare soil: red up, NIR down
-    data[3, rows // 4: rows // 2, cols // 4: cols // 2] = 2600
+    data[2, rows // 4 : rows // 2, cols // 4 : cols // 2] = 2200  # bare soil: red up, NIR down
+    data[3, rows // 4 : rows // 2, cols // 4 : cols // 2] = 2600
     return data
 
 
@@ -62,8 +81,9 @@ def client() -> Iterator[Client]:
 
 
 @pytest.fixture(scope="session")
-def sample_run(client: Client, tmp_path_factory: pytest.TempPathFactory
-               ) -> tuple[Path, list[SceneResult]]:
+def sample_run(
+    client: Client, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[SceneResult]]:
     """Every bundled sample processed once with the built-in model (blocks of 256 px)."""
     out = tmp_path_factory.mktemp("samples_out")
     return out, process(SAMPLES, out, ProcessConfig(block_size=256), client=client)

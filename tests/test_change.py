@@ -16,7 +16,6 @@ from scipy import ndimage
 
 from geoseg import ProcessConfig
 from geoseg.change import GAIN, LOSS, UNCHANGED, UNKNOWN, LossRule, change_classes, usable
-from geoseg.errors import SceneError
 from geoseg.geopackage import LAYER
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.pipeline import change
@@ -29,17 +28,37 @@ def test_loss_rule() -> None:
     before = np.array([0.9, 0.9, 0.9, 0.2, 0.2, 0.55, 0.9])
     after = np.array([0.1, 0.8, 0.45, 0.9, 0.3, 0.45, 0.1])
     known = np.array([True, True, True, True, True, True, False])
-    classes = change_classes(before, after, known, LossRule(0.5, 0.3))
+    classes = change_classes(before, after, known, LossRule(forest_threshold=0.5, min_drop=0.3))
     assert classes.tolist() == [LOSS, UNCHANGED, LOSS, GAIN, UNCHANGED, UNCHANGED, UNKNOWN]
 
 
 def test_quality_masks() -> None:
     scl = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
-    assert usable(scl, "scl").tolist() == [False, False, True, False, True, True, True, True,
-                                           False, False, False, False]
+    assert usable(scl, "scl").tolist() == [
+        False,
+        False,
+        True,
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
     qa = np.array([0b0, 0b1, 0b10, 0b100, 0b1000, 0b10000, 0b1000000, 21824])
-    assert usable(qa, "qa_pixel").tolist() == [True, False, False, False, False, False, True,
-                                               True]  # 21824: Landsat 8 clear land
+    assert usable(qa, "qa_pixel").tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]  # 21824: Landsat 8 clear land
 
 
 # Painted clearings (hectares → square sides at 10 m) and the tile size of the run.
@@ -73,7 +92,9 @@ def _place(free: np.ndarray, side: int, near: tuple[int, int], across: bool) -> 
 
 
 @pytest.fixture(scope="module")
-def painted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict, np.ndarray, np.ndarray]:
+def painted(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, Path, dict, np.ndarray, np.ndarray]:
     """Before: the real scene (+ a clear SCL band). After: clearings of known areas painted with
     the scene's own bare-soil spectrum, some across tile borders, and a cloud (SCL 9)."""
     root = tmp_path_factory.mktemp("painted")
@@ -89,21 +110,26 @@ def painted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict,
     free = ndimage.binary_erosion(forest, iterations=3)
     truth = {}
     # The 1, 3 and 10 ha clearings straddle a tile border (and so a block border too).
-    for hectares, near in zip(CLEARINGS_HA, [(100, 100), (TILE, TILE), (2 * TILE, TILE),
-                                             (TILE, 2 * TILE), (674, 674)], strict=True):
+    for hectares, near in zip(
+        CLEARINGS_HA,
+        [(100, 100), (TILE, TILE), (2 * TILE, TILE), (TILE, 2 * TILE), (674, 674)],
+        strict=True,
+    ):
         side = round(np.sqrt(hectares * 100))
         r, c = _place(free, side, near, across=1 <= hectares <= 10)
-        after[:, r:r + side, c:c + side] = soil[:, None, None]
-        free[max(0, r - 5):r + side + 5, max(0, c - 5):c + side + 5] = False
+        after[:, r : r + side, c : c + side] = soil[:, None, None]
+        free[max(0, r - 5) : r + side + 5, max(0, c - 5) : c + side + 5] = False
         truth[hectares] = (r, c, side)
     cr, cc = _place(free, 40, (800, 200), across=False)
-    after[:, cr:cr + 40, cc:cc + 40] = 900  # bright cloud over forest
+    after[:, cr : cr + 40, cc : cc + 40] = 900  # bright cloud over forest
     scl_before = np.full((1, *raw.shape[1:]), 4, np.uint16)  # 4: vegetation
     scl_after = scl_before.copy()
-    scl_after[0, cr:cr + 40, cc:cc + 40] = 9  # cloud, high probability
+    scl_after[0, cr : cr + 40, cc : cc + 40] = 9  # cloud, high probability
     paths = []
-    for name, bands, scl in (("aber_2021-05-27", raw, scl_before),
-                             ("aber_2022-06-02", after, scl_after)):
+    for name, bands, scl in (
+        ("aber_2021-05-27", raw, scl_before),
+        ("aber_2022-06-02", after, scl_after),
+    ):
         path = root / f"{name}.tif"
         with rasterio.open(path, "w", **(profile | {"count": 11})) as dst:
             dst.write(np.concatenate([bands, scl]))
@@ -111,18 +137,27 @@ def painted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict,
             dst.scales = (0.001,) * 10 + (1.0,)
         paths.append(path)
     cloud = np.zeros(raw.shape[1:], bool)
-    cloud[cr:cr + 40, cc:cc + 40] = True
+    cloud[cr : cr + 40, cc : cc + 40] = True
     return paths[0], paths[1], truth, cloud, forest
 
 
 def test_painted_clearings_are_found_with_their_areas(
-        client: Client, tmp_path: Path, painted) -> None:
+    client: Client, tmp_path: Path, painted
+) -> None:
     before, after, truth, cloud, forest = painted
-    crossing = [ha for ha, (r, c, side) in truth.items()
-                if any(r < b < r + side or c < b < c + side for b in BORDERS)]
+    crossing = [
+        ha
+        for ha, (r, c, side) in truth.items()
+        if any(r < b < r + side or c < b < c + side for b in BORDERS)
+    ]
     assert len(crossing) >= 3, truth  # clearings of 1 to 10 ha span tiles
-    result = change(before, after, tmp_path, ProcessConfig(tile_size=TILE, overlap=0,
-                                                           block_size=256), client=client)
+    result = change(
+        before,
+        after,
+        tmp_path,
+        ProcessConfig(tile_size=TILE, overlap=0, block_size=256),
+        client=client,
+    )
     polygons = pyogrio.read_dataframe(result.outputs["polygons"], layer=LAYER)
     for hectares, (r, c, side) in truth.items():
         if hectares < 1:
@@ -145,26 +180,28 @@ def test_painted_clearings_are_found_with_their_areas(
     assert (loss[cloud] == UNKNOWN).all()
     painted_mask = np.zeros_like(cloud)
     for r, c, side in truth.values():
-        painted_mask[r:r + side, c:c + side] = True
+        painted_mask[r : r + side, c : c + side] = True
     false_loss = ((loss == LOSS) & ~painted_mask).sum()
     assert false_loss <= 0.005 * forest.sum()
     summary = result.summary
+    assert summary is not None
     expected_ha = sum(side * side for _, _, side in truth.values()) / 100
-    assert summary["loss_ha"] == pytest.approx(expected_ha, rel=0.05)
-    assert 0.99 < summary["observed_share"] < 1.0  # the cloud is not observed
+    assert summary.loss_ha == pytest.approx(expected_ha, rel=0.05)
+    assert 0.99 < summary.observed_share < 1.0  # the cloud is not observed
 
 
 def test_quicklook_and_summary_files(client: Client, tmp_path: Path, painted) -> None:
     before, after, *_ = painted
-    result = change(before, after, tmp_path, ProcessConfig(tile_size=512, overlap=0),
-                    client=client)
+    result = change(before, after, tmp_path, ProcessConfig(tile_size=512, overlap=0), client=client)
     for name in ("loss", "probability_drop", "polygons", "summary", "quicklook"):
         assert result.outputs[name].parent == tmp_path
         assert result.outputs[name].exists(), name
     assert not (tmp_path / ".geoseg-work").exists()
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["summary"] == result.summary
+    assert result.summary is not None
+    assert manifest["summary"] == result.summary.model_dump(mode="json")
     assert manifest["parameters"]["rule"] == {"forest_threshold": 0.5, "min_drop": 0.3}
+    assert json.loads((tmp_path / "summary.json").read_text()) == manifest["summary"]
 
 
 def _pair(tmp_path: Path, **after_kwargs) -> tuple[Path, Path]:
@@ -180,32 +217,36 @@ def test_pairs_that_cannot_be_compared_are_one_line_errors(client: Client, tmp_p
         "does not overlap": {"transform": Affine(10, 0, 900_000, 0, -10, 9_000_000)},
         "both dated": {"name": "b_2001-01-01.tif"},
         "later than": {"name": "b_1999-01-01.tif"},
-        "different band sets": {"data": np.concatenate([forest_scene(seed=1),
-                                                        forest_scene(seed=2)[:1]]),
-                                "descriptions": (*BGRN, "swir22")},
+        "different band sets": {
+            "data": np.concatenate([forest_scene(seed=1), forest_scene(seed=2)[:1]]),
+            "descriptions": (*BGRN, "swir22"),
+        },
         "no acquisition date": {"name": "undated.tif"},
     }
     for i, (fragment, kwargs) in enumerate(cases.items()):
         before, after = _pair(tmp_path / str(i), **kwargs)
-        with pytest.raises(SceneError, match=fragment) as info:
-            change(before, after, tmp_path / f"out{i}", client=client)
-        assert "\n" not in str(info.value)
+        result = change(before, after, tmp_path / f"out{i}", client=client)
+        assert result.status == "failed" and fragment in result.message, result.message
+        assert "\n" not in result.message
+        assert not (tmp_path / f"out{i}" / "loss.tif").exists()
 
 
 def test_reversed_pair_runs_when_allowed(client: Client, tmp_path: Path) -> None:
     from geoseg.change import ChangeOptions
 
     before, after = _pair(tmp_path, name="b_1999-01-01.tif")
-    result = change(before, after, tmp_path / "out", options=ChangeOptions(allow_reversed=True),
-                    client=client)
-    assert result.summary["date_after"] == "1999-01-01"
+    result = change(
+        before, after, tmp_path / "out", options=ChangeOptions(allow_reversed=True), client=client
+    )
+    assert result.summary is not None and result.summary.date_after == "1999-01-01"
 
 
 def test_everything_masked_gives_a_clean_empty_result(client: Client, tmp_path: Path) -> None:
     data = np.concatenate([forest_scene(seed=1), np.full((1, 96, 80), 9, np.uint16)])
     before, after = _pair(tmp_path, data=data, descriptions=(*BGRN, "SCL"))
     result = change(before, after, tmp_path / "out", client=client)
-    assert result.summary["observed_share"] == 0 and result.summary["loss_ha"] == 0
+    assert result.summary is not None
+    assert result.summary.observed_share == 0 and result.summary.loss_ha == 0
     assert pyogrio.read_info(result.outputs["polygons"], layer=LAYER)["features"] == 0
     with rasterio.open(result.outputs["loss"]) as src:
         assert (src.read(1) == UNKNOWN).all()
@@ -214,8 +255,7 @@ def test_everything_masked_gives_a_clean_empty_result(client: Client, tmp_path: 
 def test_scenes_on_different_grids_are_aligned(client: Client, tmp_path: Path) -> None:
     """The after scene at 20 m, shifted: read onto the before scene's 10 m grid."""
     data = forest_scene(48, 40, seed=1)
-    before, after = _pair(tmp_path, data=data,
-                          transform=Affine(20, 0, 500_100, 0, -20, 8_999_900))
+    before, after = _pair(tmp_path, data=data, transform=Affine(20, 0, 500_100, 0, -20, 8_999_900))
     result = change(before, after, tmp_path / "out", client=client)
     with rasterio.open(result.outputs["loss"]) as src, rasterio.open(before) as ref:
         assert src.transform == ref.transform and src.shape == ref.shape
@@ -239,8 +279,9 @@ def test_normalisation_undoes_a_calibration_difference(tmp_path: Path) -> None:
     window = Window(0, 0, 80, 96)
     expected, _ = ref_scene.read(window, BGRN)
     got, _ = fixed.read(window, BGRN)
-    np.testing.assert_allclose(np.median(got, axis=(1, 2)), np.median(expected, axis=(1, 2)),
-                               rtol=0.02)
+    np.testing.assert_allclose(
+        np.median(got, axis=(1, 2)), np.median(expected, axis=(1, 2)), rtol=0.02
+    )
 
 
 def test_change_command_runs_consecutive_pairs(client: Client, tmp_path: Path) -> None:
@@ -251,12 +292,25 @@ def test_change_command_runs_consecutive_pairs(client: Client, tmp_path: Path) -
     for name, seed in (("a_2001-01-01", 0), ("a_2003-01-01", 1), ("a_2005-01-01", 2)):
         write_raster(tmp_path / "in" / f"{name}.tif", forest_scene(seed=seed), descriptions=BGRN)
     far = Affine(10, 0, 900_000, 0, -10, 9_000_000)  # another place: paired with nothing
-    write_raster(tmp_path / "in" / "b_2002-01-01.tif", forest_scene(), descriptions=BGRN,
-                 transform=far)
-    result = CliRunner().invoke(app, ["change", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
-                                      "--pairs", "consecutive", "--scheduler",
-                                      client.scheduler.address])
+    write_raster(
+        tmp_path / "in" / "b_2002-01-01.tif", forest_scene(), descriptions=BGRN, transform=far
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "change",
+            str(tmp_path / "in"),
+            "-o",
+            str(tmp_path / "out"),
+            "--pairs",
+            "consecutive",
+            "--scheduler",
+            client.scheduler.address,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "a_2001-01-01__a_2003-01-01", "a_2003-01-01__a_2005-01-01"]
+        "a_2001-01-01__a_2003-01-01",
+        "a_2003-01-01__a_2005-01-01",
+    ]
     assert "geoseg change" in result.output

@@ -20,9 +20,12 @@ SCENE = "aberystwyth_s2_2021-05-27"
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")  # Debian's qgis_process wrapper adds a bad flag
 # QGIS embeds the system Python and finds its standard library through the `python3` on PATH: an
 # activated virtual environment (or pyenv) there hands it another Python's, and it crashes.
-QGIS_ENV = {k: v for k, v in os.environ.items()
-            if k not in {"VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH"}} | {
-    "QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+QGIS_ENV = {
+    k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH"}
+} | {
+    "QT_QPA_PLATFORM": "offscreen",
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+}
 
 
 def polygons(sample_run: tuple[Path, list[SceneResult]]) -> Path:
@@ -33,23 +36,33 @@ def polygons(sample_run: tuple[Path, list[SceneResult]]) -> Path:
 @pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="gdal-bin is not installed")
 def test_ogrinfo_shows_crs_count_and_spatial_index(sample_run) -> None:
     path = polygons(sample_run)
-    summary = subprocess.run(["ogrinfo", "-so", str(path), LAYER], capture_output=True,
-                             text=True, check=True).stdout
+    summary = subprocess.run(
+        ["ogrinfo", "-so", str(path), LAYER], capture_output=True, text=True, check=True
+    ).stdout
     count = pyogrio.read_info(path, layer=LAYER)["features"]
     assert count > 10
     assert f"Feature Count: {count}" in summary
     assert "British National Grid" in summary and "Geometry: Multi Polygon" in summary
-    index = subprocess.run(["ogrinfo", str(path), "-sql",
-                            f"SELECT HasSpatialIndex('{LAYER}', 'geom')"],
-                           capture_output=True, text=True, check=True).stdout
+    index = subprocess.run(
+        ["ogrinfo", str(path), "-sql", f"SELECT HasSpatialIndex('{LAYER}', 'geom')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "HasSpatialIndex (Integer) = 1" in index
 
 
 @pytest.mark.skipif(shutil.which("gdalinfo") is None, reason="gdal-bin is not installed")
 def test_gdalinfo_reads_the_cogs(sample_run) -> None:
     out, _ = sample_run
-    info = json.loads(subprocess.run(["gdalinfo", "-json", str(out / SCENE / "classes.tif")],
-                                     capture_output=True, text=True, check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["gdalinfo", "-json", str(out / SCENE / "classes.tif")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert info["metadata"]["IMAGE_STRUCTURE"]["LAYOUT"] == "COG"
     assert info["bands"][0]["noDataValue"] == 255
     assert len(info["bands"][0]["overviews"]) >= 1
@@ -59,11 +72,23 @@ def test_gdalinfo_reads_the_cogs(sample_run) -> None:
 def test_qgis_loads_the_layer_valid_with_every_feature(sample_run) -> None:
     path = polygons(sample_run)
     run = subprocess.run(
-        [str(QGIS_PROCESS), "--json", "run", "qgis:checkvalidity",
-         f"--INPUT_LAYER={path}|layername={LAYER}", "--METHOD=2",
-         "--VALID_OUTPUT=TEMPORARY_OUTPUT", "--INVALID_OUTPUT=TEMPORARY_OUTPUT",
-         "--ERROR_OUTPUT=TEMPORARY_OUTPUT"], capture_output=True, text=True, env=QGIS_ENV,
-        check=True, timeout=120)
+        [
+            str(QGIS_PROCESS),
+            "--json",
+            "run",
+            "qgis:checkvalidity",
+            f"--INPUT_LAYER={path}|layername={LAYER}",
+            "--METHOD=2",
+            "--VALID_OUTPUT=TEMPORARY_OUTPUT",
+            "--INVALID_OUTPUT=TEMPORARY_OUTPUT",
+            "--ERROR_OUTPUT=TEMPORARY_OUTPUT",
+        ],
+        capture_output=True,
+        text=True,
+        env=QGIS_ENV,
+        check=True,
+        timeout=120,
+    )
     results = json.loads(run.stdout)["results"]
     assert results["VALID_COUNT"] == pyogrio.read_info(path, layer=LAYER)["features"]
     assert results["INVALID_COUNT"] == results["ERROR_COUNT"] == 0
@@ -84,13 +109,23 @@ print(layer.isValid(), loaded, symbol.color().getRgb(), symbol.symbolLayer(0).st
 
 def _system_python_has_qgis() -> bool:
     python = shutil.which("python3", path="/usr/bin")
-    return python is not None and subprocess.run(
-        [python, "-c", "import qgis.core"], check=False, capture_output=True, env=QGIS_ENV
-    ).returncode == 0
+    return (
+        python is not None
+        and subprocess.run(
+            [python, "-c", "import qgis.core"], check=False, capture_output=True, env=QGIS_ENV
+        ).returncode
+        == 0
+    )
 
 
 @pytest.mark.skipif(not _system_python_has_qgis(), reason="python3-qgis is not installed")
 def test_qgis_opens_the_layer_with_its_stored_default_style(sample_run) -> None:
-    out = subprocess.run(["/usr/bin/python3", "-c", QGIS_STYLE_CHECK, str(polygons(sample_run))],
-                         capture_output=True, text=True, env=QGIS_ENV, check=True, timeout=120)
+    out = subprocess.run(
+        ["/usr/bin/python3", "-c", QGIS_STYLE_CHECK, str(polygons(sample_run))],
+        capture_output=True,
+        text=True,
+        env=QGIS_ENV,
+        check=True,
+        timeout=120,
+    )
     assert out.stdout.split("\n")[-2] == "True True (255, 120, 0, 110) (200, 30, 0, 255)"

@@ -30,13 +30,24 @@ from .conftest import BGRN, forest_scene, write_raster
 DASK = [sys.executable, "-m", "dask"]
 
 
-@pytest.mark.parametrize(("cores", "n_workers", "threads", "shape"), [
-    (1, None, None, (1, 1)), (2, None, None, (1, 2)), (8, None, None, (1, 8)),
-    (9, None, None, (2, 5)), (16, None, None, (2, 8)), (64, None, None, (8, 8)),
-    (2, 2, None, (2, 1)), (8, 3, None, (3, 3)), (2, 4, None, (4, 1)), (8, None, 2, (4, 2)),
-])
-def test_cluster_shape_gives_every_core_a_thread(cores: int, n_workers: int | None,
-                                                 threads: int | None, shape: tuple) -> None:
+@pytest.mark.parametrize(
+    ("cores", "n_workers", "threads", "shape"),
+    [
+        (1, None, None, (1, 1)),
+        (2, None, None, (1, 2)),
+        (8, None, None, (1, 8)),
+        (9, None, None, (2, 5)),
+        (16, None, None, (2, 8)),
+        (64, None, None, (8, 8)),
+        (2, 2, None, (2, 1)),
+        (8, 3, None, (3, 3)),
+        (2, 4, None, (4, 1)),
+        (8, None, 2, (4, 2)),
+    ],
+)
+def test_cluster_shape_gives_every_core_a_thread(
+    cores: int, n_workers: int | None, threads: int | None, shape: tuple
+) -> None:
     assert cluster_shape(cores, n_workers, threads) == shape
 
 
@@ -45,16 +56,45 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A scheduler and two worker processes (each under its nanny); GPU=1 on one of them."""
     tmp = tmp_path_factory.mktemp("cluster")
     scheduler_file = tmp / "scheduler.json"
-    procs = [subprocess.Popen([*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [
+                *DASK,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         with Client(scheduler_file=str(_wait_for(scheduler_file)), timeout="30s") as client:
             for name, extra in (("gpu", ["--resources", "GPU=1"]), ("cpu", [])):
-                procs.append(subprocess.Popen(
-                    [*DASK, "worker", client.scheduler.address, "--name", name, "--nthreads", "1",
-                     "--no-dashboard", "--local-directory", str(tmp / name), *extra],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            *DASK,
+                            "worker",
+                            client.scheduler.address,
+                            "--name",
+                            name,
+                            "--nthreads",
+                            "1",
+                            "--no-dashboard",
+                            "--local-directory",
+                            str(tmp / name),
+                            *extra,
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
             client.wait_for_workers(2, timeout=60)
             yield {"address": client.scheduler.address, "client": client}
     finally:
@@ -78,12 +118,14 @@ def worker_address(client: Client, name: str) -> str:
     return next(addr for addr, w in workers.items() if w["name"] == name)
 
 
-def write_workflow(root: Path, scenes: str, out: str, steps: str = "[process]",
-                   tiling: str = "{tile_size: 128, overlap: 16, block_size: 256, batch_size: 4}"
-                   ) -> Path:
+def write_workflow(root: Path, scenes: str, out: str, steps: str = "[process]") -> Path:
     path = root / "workflow.yaml"
-    path.write_text(f"name: test\nscenes: [{scenes}]\ntiling: {tiling}\n"
-                    f"outputs: {{dir: {out}, polygons: {{min_area_ha: 0}}}}\nsteps: {steps}\n")
+    path.write_text(
+        f"name: test\nscenes: [{scenes}]\n"
+        "process: {tile_size: 128, overlap: 16, block_size: 256, batch_size: 4, "
+        "polygons: {min_area_ha: 0}}\n"
+        f"outputs: {{dir: {out}}}\nsteps: {steps}\n"
+    )
     return path
 
 
@@ -91,8 +133,14 @@ def write_workflow(root: Path, scenes: str, out: str, steps: str = "[process]",
 def big_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Large enough (1,600² px, ~200 tiles) that a run is still going when a process is killed."""
     root = tmp_path_factory.mktemp("big")
-    write_raster(root / "scenes" / "big_2020-01-01.tif", forest_scene(1600, 1600, seed=5),
-                 descriptions=BGRN, tiled=True, blockxsize=256, blockysize=256)
+    write_raster(
+        root / "scenes" / "big_2020-01-01.tif",
+        forest_scene(1600, 1600, seed=5),
+        descriptions=BGRN,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+    )
     return root
 
 
@@ -126,7 +174,8 @@ def reference(big_scene: Path) -> Path:
 
 
 def test_workflow_on_a_real_cluster_equals_the_embedded_run_and_uses_the_gpu_worker(
-        cluster: dict, big_scene: Path, reference: Path) -> None:
+    cluster: dict, big_scene: Path, reference: Path
+) -> None:
     client = cluster["client"]
     path = write_workflow(big_scene, "scenes/", "out-cluster")
     with get_task_stream(client=client) as stream:
@@ -138,8 +187,9 @@ def test_workflow_on_a_real_cluster_equals_the_embedded_run_and_uses_the_gpu_wor
     assert any(t["key"].startswith("stitch") for t in stream.data)
 
 
-def test_a_worker_killed_mid_run_changes_nothing(cluster: dict, big_scene: Path,
-                                                 reference: Path) -> None:
+def test_a_worker_killed_mid_run_changes_nothing(
+    cluster: dict, big_scene: Path, reference: Path
+) -> None:
     client = cluster["client"]
     pid = client.run(os.getpid)[worker_address(client, "cpu")]
     killed = threading.Event()
@@ -158,12 +208,24 @@ def test_a_worker_killed_mid_run_changes_nothing(cluster: dict, big_scene: Path,
 
 
 def test_a_run_whose_client_died_is_resumed_from_its_finished_blocks(
-        cluster: dict, big_scene: Path, reference: Path) -> None:
+    cluster: dict, big_scene: Path, reference: Path
+) -> None:
     path = write_workflow(big_scene, "scenes/", "out-resumed")
     work = big_scene / "out-resumed" / "scenes" / "big_2020-01-01" / WORK_DIR / "classes"
-    run = subprocess.Popen([sys.executable, "-m", "geoseg", "run", str(path), "--scheduler",
-                            cluster["address"], "--no-progress"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "geoseg",
+            "run",
+            str(path),
+            "--scheduler",
+            cluster["address"],
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while len(list(work.glob("r*_c*.tif"))) < 10:  # of 7 × 7 = 49 blocks
         assert run.poll() is None, "the run ended before it could be interrupted"
@@ -172,9 +234,22 @@ def test_a_run_whose_client_died_is_resumed_from_its_finished_blocks(
     run.send_signal(signal.SIGKILL)
     run.wait()
     assert not (work.parent.parent / "classes.tif").exists()
-    again = subprocess.run([sys.executable, "-m", "geoseg", "run", str(path), "--scheduler",
-                            cluster["address"], "--no-progress"], check=False,
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geoseg",
+            "run",
+            str(path),
+            "--scheduler",
+            cluster["address"],
+            "--no-progress",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     note = next(line for line in again.stderr.splitlines() if ": reused " in line)
     reused = int(note.split("reused ")[1].split(" of ")[0])
@@ -186,30 +261,81 @@ def test_a_run_whose_client_died_is_resumed_from_its_finished_blocks(
 def test_tls_cluster_with_certificates_from_dask_config(tmp_path: Path) -> None:
     """A tls:// scheduler and worker; geoseg connects with certificates set in Dask's config."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
     tls = ["--tls-ca-file", str(cert), "--tls-cert", str(cert), "--tls-key", str(key)]
     scheduler_file = tmp_path / "scheduler.json"
-    procs = [subprocess.Popen([*DASK, "scheduler", "--protocol", "tls", "--host", "127.0.0.1",
-                               "--port", "0", "--no-dashboard", "--scheduler-file",
-                               str(scheduler_file), *tls],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [
+                *DASK,
+                "scheduler",
+                "--protocol",
+                "tls",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+                *tls,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         address = json.loads(_wait_for(scheduler_file).read_text())["address"]
         assert address.startswith("tls://")
-        procs.append(subprocess.Popen([*DASK, "worker", address, "--nthreads", "1",
-                                       "--no-dashboard", *tls],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [*DASK, "worker", address, "--nthreads", "1", "--no-dashboard", *tls],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         scene = write_raster(tmp_path / "s.tif", forest_scene(), descriptions=BGRN)
-        command = [sys.executable, "-m", "geoseg", "process", str(scene), "-o",
-                   str(tmp_path / "out"), "--scheduler", address, "--no-progress"]
-        env = os.environ | {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(cert),
-                            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(cert),
-                            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(key)}
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
-                              check=False)
+        command = [
+            sys.executable,
+            "-m",
+            "geoseg",
+            "process",
+            str(scene),
+            "-o",
+            str(tmp_path / "out"),
+            "--scheduler",
+            address,
+            "--no-progress",
+        ]
+        env = os.environ | {
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(cert),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(cert),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(key),
+        }
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         assert done.returncode == 0, done.stderr
         assert (tmp_path / "out" / "s" / "classes.tif").exists()
     finally:

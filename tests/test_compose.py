@@ -47,5 +47,9 @@ def test_client_runs_a_mounted_workflow_on_the_scheduler() -> None:
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
 def test_docker_compose_accepts_the_file() -> None:
-    subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-                   check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )

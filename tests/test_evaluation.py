@@ -40,9 +40,9 @@ def test_boundary_pixels() -> None:
 
 def test_boundary_f1_by_hand() -> None:
     reference = np.zeros((10, 10), bool)
-    reference[2:8, 2:8] = True            # boundary: the 20-pixel ring of a 6 × 6 square
+    reference[2:8, 2:8] = True  # boundary: the 20-pixel ring of a 6 × 6 square
     shifted = np.zeros_like(reference)
-    shifted[2:8, 4:10] = True             # the same square 2 px to the right
+    shifted[2:8, 4:10] = True  # the same square 2 px to the right
     assert boundary_f1(reference, reference, tolerance=0) == 1.0
     assert boundary_f1(reference, shifted, tolerance=2) == 1.0
     # Tolerance 1, by hand. The predicted ring has 16 pixels (its right side is the raster
@@ -55,15 +55,17 @@ def test_boundary_f1_by_hand() -> None:
 
 def test_object_recall_by_size() -> None:
     reference = np.zeros((40, 40), bool)
-    reference[0:2, 0:2] = True        # 4 px = 0.04 ha at 10 m: < 1 ha
-    reference[10:20, 10:20] = True    # 100 px = 1 ha: 1–6.25 ha
-    reference[25:40, 25:40] = True    # 225 px = 2.25 ha
+    reference[0:2, 0:2] = True  # 4 px = 0.04 ha at 10 m: < 1 ha
+    reference[10:20, 10:20] = True  # 100 px = 1 ha: 1–6.25 ha
+    reference[25:40, 25:40] = True  # 225 px = 2.25 ha
     predicted = np.zeros_like(reference)
-    predicted[10:20, 10:16] = True    # 60 % of the 1 ha patch: found
-    predicted[25:40, 25:30] = True    # 33 % of the 2.25 ha patch: missed
+    predicted[10:20, 10:16] = True  # 60 % of the 1 ha patch: found
+    predicted[25:40, 25:30] = True  # 33 % of the 2.25 ha patch: missed
     recall = object_recall(reference, predicted, pixel_ha=0.01)
-    assert recall == {"< 1 ha": {"patches": 1, "recall": 0.0},
-                      "1-6.25 ha": {"patches": 2, "recall": 0.5}}
+    assert recall == {
+        "< 1 ha": {"patches": 1, "recall": 0.0},
+        "1-6.25 ha": {"patches": 2, "recall": 0.5},
+    }
 
 
 def test_evaluate_raster_and_command_agree_with_the_array_metrics(tmp_path) -> None:
@@ -79,20 +81,33 @@ def test_evaluate_raster_and_command_agree_with_the_array_metrics(tmp_path) -> N
     reference[10:30, 10:40] = 1
     reference[45:55, 50:60] = 1
     predicted = np.zeros_like(reference)
-    predicted[12:30, 10:44] = 1          # the first patch, a little off
+    predicted[12:30, 10:44] = 1  # the first patch, a little off
     classes = write_raster(tmp_path / "classes.tif", predicted[None])
     labels_path = write_raster(tmp_path / "labels.tif", (reference + 1)[None])  # 1, 2 on disk
     labels = RasterLabels(str(labels_path), ((1, 0), (2, 1)))
-    report = evaluate_raster(classes, labels, ("other", "clearing"), "clearing", tolerance=1,
-                             window_size=32)
+    report = evaluate_raster(
+        classes, labels, ("other", "clearing"), "clearing", tolerance=1, window_size=32
+    )
     matrix = confusion_matrix(reference, predicted, 2)
     assert report["confusion"] == matrix.tolist()
     assert report["scores"]["clearing"] == class_scores(matrix)[1]
     assert report["boundary_f1"] == boundary_f1(reference == 1, predicted == 1, 1)
     assert report["object_recall"] == object_recall(reference == 1, predicted == 1, 0.01)
-    result = CliRunner().invoke(app, ["evaluate", str(classes), "--labels", str(labels_path),
-                                      "--map", "1=non_forest,2=forest", "--class", "forest",
-                                      "--report", str(tmp_path / "report")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(classes),
+            "--labels",
+            str(labels_path),
+            "--map",
+            "1=non_forest,2=forest",
+            "--class",
+            "forest",
+            "--report",
+            str(tmp_path / "report"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report" / "errors.png").exists()
     written = json.loads((tmp_path / "report" / "report.json").read_text())

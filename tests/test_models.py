@@ -40,10 +40,14 @@ BANDS = ("blue", "green", "red", "nir")
 
 def test_spectral_model_separates_canopy_from_soil_and_water() -> None:
     #                 red   nir   swir22
-    pixels = np.array([[0.03, 0.40, 0.08],   # dense canopy
-                       [0.20, 0.25, 0.30],   # bare soil
-                       [0.05, 0.02, 0.01]],  # water
-                      np.float32).T.reshape(1, 3, 1, 3)
+    pixels = np.array(
+        [
+            [0.03, 0.40, 0.08],  # dense canopy
+            [0.20, 0.25, 0.30],  # bare soil
+            [0.05, 0.02, 0.01],
+        ],  # water
+        np.float32,
+    ).T.reshape(1, 3, 1, 3)
     probs = SpectralForestModel().predict(pixels, ("red", "nir", "swir22"))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
     forest = probs[0, 1, 0]
@@ -62,9 +66,11 @@ def test_builtin_model_does_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from geoseg.models import load_model, ModelRef; "
-            "load_model(ModelRef('builtin:spectral-forest')); import geoseg.pipeline, geoseg.cli; "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys; from geoseg.models import load_model, ModelRef; "
+        "load_model(ModelRef('builtin:spectral-forest')); import geoseg.pipeline, geoseg.cli; "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -79,17 +85,26 @@ def test_resolve_model_names_and_errors(tmp_path: Path) -> None:
 
 
 def unet_card(**overrides: object) -> ModelCard:
-    fields = {"name": "unet-r18-test", "architecture": "Unet", "encoder": "resnet18",
-              "bands": BANDS, "classes": ("non_forest", "forest"), "target_class": "non_forest",
-              "normalisation": {"mean": (0.05, 0.07, 0.06, 0.25), "std": (0.03, 0.03, 0.04, 0.1)},
-              "edge_margin": 16, "tile_size": 256, "overlap": 64}
+    fields = {
+        "name": "unet-r18-test",
+        "architecture": "Unet",
+        "encoder": "resnet18",
+        "bands": BANDS,
+        "classes": ("non_forest", "forest"),
+        "target_class": "non_forest",
+        "normalisation": {"mean": (0.05, 0.07, 0.06, 0.25), "std": (0.03, 0.03, 0.04, 0.1)},
+        "edge_margin": 16,
+        "tile_size": 256,
+        "overlap": 64,
+    }
     return ModelCard(**(fields | overrides))
 
 
 def unet(seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return smp.create_model("Unet", encoder_name="resnet18", encoder_weights=None,
-                            in_channels=len(BANDS), classes=2)
+    return smp.create_model(
+        "Unet", encoder_name="resnet18", encoder_weights=None, in_channels=len(BANDS), classes=2
+    )
 
 
 @pytest.fixture
@@ -98,18 +113,28 @@ def crop_256(tmp_path: Path) -> Path:
     with rasterio.open(S2_SAMPLE) as src:
         window = Window(300, 300, 256, 256)
         data = src.read(window=window)
-        return write_raster(tmp_path / "s2_crop.tif", data, crs=src.crs,
-                            transform=src.window_transform(window),
-                            descriptions=src.descriptions, scales=src.scales)
+        return write_raster(
+            tmp_path / "s2_crop.tif",
+            data,
+            crs=src.crs,
+            transform=src.window_transform(window),
+            descriptions=src.descriptions,
+            scales=src.scales,
+        )
 
 
 def test_checkpoint_roundtrip_gives_the_models_own_probabilities(
-        client: Client, tmp_path: Path, crop_256: Path) -> None:
+    client: Client, tmp_path: Path, crop_256: Path
+) -> None:
     module = unet()
     checkpoint = save_checkpoint(module, unet_card(), tmp_path / "model" / "unet.safetensors")
     assert card_path(checkpoint).exists()
-    [result] = process(crop_256, tmp_path / "out",
-                       ProcessConfig(model=str(checkpoint), overwrite=True), client=client)
+    [result] = process(
+        crop_256,
+        tmp_path / "out",
+        ProcessConfig(model=str(checkpoint), overwrite=True),
+        client=client,
+    )
     assert result.status == "done", result.message
     with rasterio.open(result.outputs["probability"]) as src:
         tiled = src.read()
@@ -132,18 +157,24 @@ def test_cpu_forward_passes_of_a_few_tiles_equal_one_pass_over_the_batch() -> No
     shape = (1, -1, 1, 1)
     normalised = (x - np.reshape(norm.mean, shape)) / np.reshape(norm.std, shape)
     with torch.inference_mode():
-        expected = torch.softmax(module.eval()(torch.from_numpy(normalised.astype(np.float32))),
-                                 dim=1).numpy()
+        expected = torch.softmax(
+            module.eval()(torch.from_numpy(normalised.astype(np.float32))), dim=1
+        ).numpy()
     model = TorchModel(module, unet_card(), device=torch.device("cpu"), forward_tiles=2)
-    assert all(p.is_contiguous(memory_format=torch.channels_last)
-               for p in model.module.parameters() if p.dim() == 4)
+    assert all(
+        p.is_contiguous(memory_format=torch.channels_last)
+        for p in model.module.parameters()
+        if p.dim() == 4
+    )
     split = model.predict(x, BANDS)
     assert split.shape == expected.shape and split.dtype == np.float32
     np.testing.assert_allclose(split, expected, atol=1e-4)
     whole = TorchModel(module, unet_card(), device=torch.device("cpu"), forward_tiles=5)
     np.testing.assert_allclose(split, whole.predict(x, BANDS), atol=1e-4)
-    assert TorchModel(module, unet_card(), device=torch.device("cpu")).forward_tiles == \
-        CPU_FORWARD_TILES
+    assert (
+        TorchModel(module, unet_card(), device=torch.device("cpu")).forward_tiles
+        == CPU_FORWARD_TILES
+    )
 
 
 def test_plain_state_dict_pt_loads_weights_only(tmp_path: Path) -> None:
@@ -186,8 +217,17 @@ def test_missing_card_and_mismatched_weights_are_one_line_errors(tmp_path: Path)
 
 def test_invalid_card_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "card.json"
-    path.write_text(json.dumps({"name": "x", "architecture": "Unet", "bands": ["red", "lidar"],
-                                "classes": ["a"], "target_class": "a"}))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "x",
+                "architecture": "Unet",
+                "bands": ["red", "lidar"],
+                "classes": ["a"],
+                "target_class": "a",
+            }
+        )
+    )
     with pytest.raises(ModelError, match="invalid model card"):
         ModelCard.from_json(path)
 
@@ -224,24 +264,35 @@ def test_prepare_process_serves_activations_from_a_heap_that_keeps_them() -> Non
         after = mapped_mib_with_a_64_mib_array()
         print(before, after, libc.mallinfo2().fordblks >> 20)
         """)
-    before, after, free_kept = map(int, subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split())
+    before, after, free_kept = map(
+        int,
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        ).stdout.split(),
+    )
     assert before >= 64
     assert after < 64
     assert free_kept >= 64
 
 
 def test_embedded_cluster_shares_one_process_and_runs_torch_per_thread(
-        tmp_path: Path, crop_256: Path) -> None:
+    tmp_path: Path, crop_256: Path
+) -> None:
     """The default local cluster: a thread per core in as few processes as allowed (one model
     copy each), one torch thread per task thread, one malloc arena, no stack sampling."""
     checkpoint = save_checkpoint(unet(), unet_card(), tmp_path / "model" / "unet.safetensors")
     processes, threads = cluster_shape(CPU_COUNT)
     with local_cluster() as cluster, Client(cluster) as client:
         assert sorted(client.nthreads().values()) == [threads] * processes
-        [result] = process(crop_256, tmp_path / "out", ProcessConfig(model=str(checkpoint)),
-                           client=client)
+        [result] = process(
+            crop_256, tmp_path / "out", ProcessConfig(model=str(checkpoint)), client=client
+        )
         assert result.status == "done", result.message
-        state = client.run(lambda: (torch.get_num_threads(), os.environ.get("MALLOC_ARENA_MAX"),
-                                    dask.config.get("distributed.worker.profile.enabled")))
+        state = client.run(
+            lambda: (
+                torch.get_num_threads(),
+                os.environ.get("MALLOC_ARENA_MAX"),
+                dask.config.get("distributed.worker.profile.enabled"),
+            )
+        )
     assert set(state.values()) == {(1, "1", False)}

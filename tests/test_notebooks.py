@@ -22,8 +22,11 @@ KERNEL_CHECK = "import sys\nprint(sys.prefix)"
 
 def test_the_notebooks_are_there() -> None:
     assert [p.name for p in NOTEBOOKS] == [
-        "01-quickstart.ipynb", "02-change-between-dates.ipynb",
-        "03-workflow-on-a-cluster.ipynb", "04-train-and-evaluate.ipynb"]
+        "01-quickstart.ipynb",
+        "02-change-between-dates.ipynb",
+        "03-workflow-on-a-cluster.ipynb",
+        "04-train-and-evaluate.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -33,8 +36,11 @@ def test_committed_without_outputs(path: Path) -> None:
     ``jupyter nbconvert --clear-output --inplace notebooks/*.ipynb``)."""
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    with_outputs = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
-                    and (cell.outputs or cell.execution_count is not None)]
+    with_outputs = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
     assert not with_outputs, f"{path.name}: cells {with_outputs} have outputs or execution counts"
 
 
@@ -43,12 +49,22 @@ def test_committed_without_outputs(path: Path) -> None:
 def test_notebook_runs(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(KERNEL_CHECK))
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
+    )
     client.execute()  # raises CellExecutionError, with the cell and its traceback, on an error
     printed = "".join(o.get("text", "") for o in nb.cells[0].outputs).strip()
     assert Path(printed).resolve() == Path(sys.prefix).resolve(), (
-        f"the kernel runs {printed}, not this venv ({sys.prefix})")
-    errors = [o for cell in nb.cells if cell.cell_type == "code"
-              for o in cell.outputs if o.output_type == "error"]
+        f"the kernel runs {printed}, not this venv ({sys.prefix})"
+    )
+    errors = [
+        o
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for o in cell.outputs
+        if o.output_type == "error"
+    ]
     assert not errors

@@ -15,7 +15,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rio_cogeo.cogeo import cog_validate
 
 from geoseg import ProcessConfig, SceneResult, process
-from geoseg.manifest import MANIFEST
+from geoseg.manifest import MANIFEST, Manifest
 from geoseg.plan import WORK_DIR
 
 from .conftest import BGRN, SAMPLES, forest_scene, write_raster
@@ -39,18 +39,23 @@ def test_every_sample_scene_gives_valid_cogs(sample_run: tuple[Path, list[SceneR
 
 
 def test_outputs_sit_on_the_scene_grid_with_its_nodata(
-        sample_run: tuple[Path, list[SceneResult]]) -> None:
+    sample_run: tuple[Path, list[SceneResult]],
+) -> None:
     out, results = sample_run
     for result in results:
-        manifest = json.loads((out / result.name / MANIFEST).read_text())
-        used = [manifest["scene_info"]["bands"][b]["index"]
-                for b in manifest["scene_info"]["bands_used"]]
+        manifest = Manifest.read(out / result.name)
+        assert manifest is not None
+        [scene] = manifest.scenes
+        used = [scene.bands[b].index for b in scene.bands_used]
         with rasterio.open(SAMPLES / f"{result.name}.tif") as src:
             crs, transform, shape = src.crs, src.transform, src.shape
             values = src.read(used)
             # Input nodata: the nodata value in any band the model reads.
-            invalid = (values == src.nodata).any(axis=0) if src.nodata is not None \
+            invalid = (
+                (values == src.nodata).any(axis=0)
+                if src.nodata is not None
                 else np.zeros(shape, bool)
+            )
         for layer in ("probability", "classes"):
             with rasterio.open(result.outputs[layer]) as dst:
                 assert dst.crs == crs
@@ -64,8 +69,10 @@ def test_outputs_sit_on_the_scene_grid_with_its_nodata(
 def test_probabilities_and_classes_agree(sample_run: tuple[Path, list[SceneResult]]) -> None:
     _, results = sample_run
     result = by_name(results)["aberystwyth_s2_2021-05-27"]
-    with rasterio.open(result.outputs["probability"]) as p, \
-            rasterio.open(result.outputs["classes"]) as c:
+    with (
+        rasterio.open(result.outputs["probability"]) as p,
+        rasterio.open(result.outputs["classes"]) as c,
+    ):
         probs, classes = p.read(), c.read(1)
         assert p.descriptions == ("non_forest", "forest")
     np.testing.assert_allclose(probs.sum(axis=0), 1.0, atol=1e-5)
@@ -73,8 +80,7 @@ def test_probabilities_and_classes_agree(sample_run: tuple[Path, list[SceneResul
     assert 0.05 < (classes == 0).mean() < 0.6  # coast, town and fields are not forest
 
 
-def test_uint8_probabilities_match_float32_within_one_step(client: Client, tmp_path: Path
-                                                           ) -> None:
+def test_uint8_probabilities_match_float32_within_one_step(client: Client, tmp_path: Path) -> None:
     """``probability_dtype="uint8"``: p × 254 rounded, 255 = nodata, the scale in the metadata;
     read back (``read_probability``) it is the float32 output to half a step, same nodata, same
     classes and polygons."""
@@ -85,9 +91,15 @@ def test_uint8_probabilities_match_float32_within_one_step(client: Client, tmp_p
     data = forest_scene(200, 180)
     data[:, :, :12] = 0  # a nodata collar
     scene = write_raster(tmp_path / "forest.tif", data, descriptions=BGRN, nodata=0)
-    exact, compact = (process(scene, tmp_path / dtype, ProcessConfig(
-        tile_size=64, overlap=16, block_size=64, probability_dtype=dtype), client=client)[0]
-        for dtype in ("float32", "uint8"))
+    exact, compact = (
+        process(
+            scene,
+            tmp_path / dtype,
+            ProcessConfig(tile_size=64, overlap=16, block_size=64, probability_dtype=dtype),
+            client=client,
+        )[0]
+        for dtype in ("float32", "uint8")
+    )
     assert compact.status == exact.status == "done", compact.message
     assert cog_validate(str(compact.outputs["probability"]))[0]
     with rasterio.open(compact.outputs["probability"]) as src:
@@ -102,35 +114,44 @@ def test_uint8_probabilities_match_float32_within_one_step(client: Client, tmp_p
         np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
         assert np.isnan(a[:, :12]).all() and not np.isnan(a[:, 12:]).any()
         assert np.nanmax(np.abs(a - b)) <= 0.5 / PROBABILITY_STEPS + 1e-6
-    with rasterio.open(exact.outputs["classes"]) as e, \
-            rasterio.open(compact.outputs["classes"]) as c:
+    with (
+        rasterio.open(exact.outputs["classes"]) as e,
+        rasterio.open(compact.outputs["classes"]) as c,
+    ):
         np.testing.assert_array_equal(e.read(), c.read())
-    polygons = [pyogrio.read_dataframe(r.outputs["polygons"], layer="polygons")
-                for r in (exact, compact)]
+    polygons = [
+        pyogrio.read_dataframe(r.outputs["polygons"], layer="polygons") for r in (exact, compact)
+    ]
     assert len(polygons[0]) == len(polygons[1]) > 0
-    np.testing.assert_allclose(polygons[0].mean_probability, polygons[1].mean_probability,
-                               atol=0.5 / PROBABILITY_STEPS)
+    np.testing.assert_allclose(
+        polygons[0].mean_probability, polygons[1].mean_probability, atol=0.5 / PROBABILITY_STEPS
+    )
 
 
 def test_manifest_records_inputs_model_parameters_and_counts(
-        sample_run: tuple[Path, list[SceneResult]]) -> None:
+    sample_run: tuple[Path, list[SceneResult]],
+) -> None:
     out, _ = sample_run
-    manifest = json.loads((out / "aberystwyth_s2_2021-05-27" / MANIFEST).read_text())
-    assert manifest["inputs"][0]["size"] == os.path.getsize(
-        SAMPLES / "aberystwyth_s2_2021-05-27.tif")
-    assert manifest["model"]["id"] == "builtin:spectral-forest"
-    assert manifest["scene_info"]["date"] == "2021-05-27"
-    assert manifest["scene_info"]["sensor"] == "sentinel2"
-    assert manifest["scene_info"]["bands"]["red"]["label"] == "B4"
-    assert manifest["parameters"]["tile_size"] == 512
-    assert manifest["tiles"]["total"] == 4
-    pixels = sum(c["pixels"] for c in manifest["classes"].values())
-    assert pixels == 930 * 947
-    assert {"geoseg", "rasterio", "gdal", "dask"} <= manifest["versions"].keys()
+    folder = out / "aberystwyth_s2_2021-05-27"
+    manifest = Manifest.read(folder)
+    assert manifest is not None and manifest.kind == "scene"
+    assert json.loads((folder / MANIFEST).read_text())["name"] == "aberystwyth_s2_2021-05-27"
+    assert manifest.inputs[0].size == os.path.getsize(SAMPLES / "aberystwyth_s2_2021-05-27.tif")
+    assert manifest.model is not None and manifest.model.id == "builtin:spectral-forest"
+    [scene] = manifest.scenes
+    assert scene.date == "2021-05-27"
+    assert scene.sensor == "sentinel2"
+    assert scene.bands["red"].label == "B4"
+    assert manifest.parameters["tile_size"] == 512
+    assert manifest.tiles is not None and manifest.tiles.total == 4
+    assert sum(c.pixels for c in manifest.classes.values()) == 930 * 947
+    assert {"geoseg", "rasterio", "gdal", "dask"} <= manifest.versions.keys()
+    assert manifest.class_raster(folder / "classes.tif").classes == ("non_forest", "forest")
 
 
 def test_rerun_skips_up_to_date_scenes_and_overwrite_redoes_them(
-        client: Client, tmp_path: Path) -> None:
+    client: Client, tmp_path: Path
+) -> None:
     scene = write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
     out = tmp_path / "out"
     [first] = process(scene.parent, out, client=client)
@@ -140,8 +161,9 @@ def test_rerun_skips_up_to_date_scenes_and_overwrite_redoes_them(
     assert (second.status, second.message) == ("skipped", "up to date")
     [changed] = process(scene.parent, out, ProcessConfig(tile_size=32, overlap=8), client=client)
     assert changed.status == "done"  # other parameters: not up to date
-    [forced] = process(scene.parent, out, ProcessConfig(tile_size=32, overlap=8, overwrite=True),
-                       client=client)
+    [forced] = process(
+        scene.parent, out, ProcessConfig(tile_size=32, overlap=8, overwrite=True), client=client
+    )
     assert forced.status == "done"
     assert (out / "forest" / "classes.tif").read_bytes() == before  # pixelwise: same classes
 
@@ -168,7 +190,10 @@ def test_finished_blocks_are_reused_after_an_interruption(client: Client, tmp_pa
     assert resumed.status == "done"
     assert 0 < resumed.blocks_reused < 12  # 4 × 3 blocks in all
     for layer in ("probability", "classes"):
-        with rasterio.open(reference.outputs[layer]) as a, rasterio.open(resumed.outputs[layer]) as b:
+        with (
+            rasterio.open(reference.outputs[layer]) as a,
+            rasterio.open(resumed.outputs[layer]) as b,
+        ):
             np.testing.assert_array_equal(a.read(), b.read())
     assert not (out / "forest" / WORK_DIR).exists()  # removed once outputs are complete
 
@@ -178,30 +203,38 @@ def _bad_scenes(root: Path) -> dict[str, str]:
     root.mkdir()
     write_raster(root / "good.tif", forest_scene(), descriptions=BGRN)
     (root / "corrupt.tif").write_bytes(b"II*\x00" + os.urandom(2000))
-    full = write_raster(root / "full.tif", forest_scene(256, 256), descriptions=BGRN,
-                        compress=None, tiled=True)
+    full = write_raster(
+        root / "full.tif", forest_scene(256, 256), descriptions=BGRN, compress=None, tiled=True
+    )
     data = full.read_bytes()
     full.unlink()
     (root / "truncated.tif").write_bytes(data[: len(data) // 2])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # exactly the point here
-        with rasterio.open(root / "nocrs.tif", "w", driver="GTiff", width=20, height=20,
-                           count=4, dtype="uint16") as dst:
+        with rasterio.open(
+            root / "nocrs.tif", "w", driver="GTiff", width=20, height=20, count=4, dtype="uint16"
+        ) as dst:
             dst.write(forest_scene(20, 20))
     write_raster(root / "no_nir.tif", forest_scene()[:3], descriptions=BGRN[:3])
-    write_raster(root / "all_nodata.tif", np.zeros((4, 40, 40), np.uint16), descriptions=BGRN,
-                 nodata=0)
+    write_raster(
+        root / "all_nodata.tif", np.zeros((4, 40, 40), np.uint16), descriptions=BGRN, nodata=0
+    )
     far_away = Affine(10.0, 0.0, 800_000.0, 0.0, -10.0, 9_000_000.0)
     write_raster(root / "split" / "B04.tif", forest_scene()[2:3])
     write_raster(root / "split" / "B08.tif", forest_scene()[3:4], transform=far_away)
-    return {"split": "B08.tif lies on a grid that does not overlap",
-            "corrupt": "corrupt.tif: cannot read", "truncated": "truncated.tif: cannot read",
-            "nocrs": "nocrs.tif: no CRS", "no_nir": "needs bands ['nir']",
-            "all_nodata": "no valid pixels"}
+    return {
+        "split": "B08.tif lies on a grid that does not overlap",
+        "corrupt": "corrupt.tif: cannot read",
+        "truncated": "truncated.tif: cannot read",
+        "nocrs": "nocrs.tif: no CRS",
+        "no_nir": "needs bands ['nir']",
+        "all_nodata": "no valid pixels",
+    }
 
 
 def test_bad_scenes_fail_alone_with_one_line_and_no_partial_outputs(
-        client: Client, tmp_path: Path) -> None:
+    client: Client, tmp_path: Path
+) -> None:
     expected = _bad_scenes(tmp_path / "scenes")
     out = tmp_path / "out"
     results = by_name(process(tmp_path / "scenes", out, client=client))

@@ -37,14 +37,29 @@ COSINE_BOUND = 1.3
 def random_unet(seed: int, x: np.ndarray) -> TorchModel:
     """A resnet18 U-Net with random weights from ``seed``; inputs normalised by ``x``'s bands."""
     torch.manual_seed(seed)
-    module = smp.create_model("Unet", encoder_name="resnet18", encoder_weights=None,
-                              in_channels=len(BANDS), classes=len(CLASSES))
-    normalisation = Normalisation(mean=tuple(float(v) for v in x.mean(axis=(1, 2))),
-                                  std=tuple(float(v) for v in x.std(axis=(1, 2))))
-    card = ModelCard(name=f"random-unet-seed{seed}", architecture="Unet", encoder="resnet18",
-                     bands=BANDS, classes=CLASSES, target_class=CLASSES[TARGET],
-                     normalisation=normalisation, edge_margin=EDGE_MARGIN, tile_size=TILE,
-                     overlap=OVERLAP)
+    module = smp.create_model(
+        "Unet",
+        encoder_name="resnet18",
+        encoder_weights=None,
+        in_channels=len(BANDS),
+        classes=len(CLASSES),
+    )
+    normalisation = Normalisation(
+        mean=tuple(float(v) for v in x.mean(axis=(1, 2))),
+        std=tuple(float(v) for v in x.std(axis=(1, 2))),
+    )
+    card = ModelCard(
+        name=f"random-unet-seed{seed}",
+        architecture="Unet",
+        encoder="resnet18",
+        bands=BANDS,
+        classes=CLASSES,
+        target_class=CLASSES[TARGET],
+        normalisation=normalisation,
+        edge_margin=EDGE_MARGIN,
+        tile_size=TILE,
+        overlap=OVERLAP,
+    )
     return TorchModel(module, card, device=torch.device("cpu"))
 
 
@@ -75,8 +90,9 @@ def excess(client: Client, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         model = random_unet(seed, x)
         whole = whole_image(model, x)
         for blend, values in found.items():
-            values.append(seam_excess(tiled(model, client, blend, out / f"{seed}-{blend}"),
-                                      whole, tiling))
+            values.append(
+                seam_excess(tiled(model, client, blend, out / f"{seed}-{blend}"), whole, tiling)
+            )
     return found
 
 

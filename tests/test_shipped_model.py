@@ -56,7 +56,7 @@ def test_builtin_name_finds_the_packaged_checkpoint_pinned_by_content() -> None:
 
 def test_card_reports_held_out_scores_for_it_and_the_spectral_model(shipped: TorchModel) -> None:
     card = shipped.card
-    assert card.stride == 2 ** card.encoder_depth == 8
+    assert card.stride == 2**card.encoder_depth == 8
     training = card.training
     assert training["date"] == "2021-05-27" and "hand-drawn polygons" in training["labels"]
     assert training["split"]["test_fraction"] > 0  # scored on blocks early stopping never saw
@@ -66,8 +66,9 @@ def test_card_reports_held_out_scores_for_it_and_the_spectral_model(shipped: Tor
     assert training["test"]["f1"] > training["spectral_model_on_test"]["f1"]
 
 
-def test_tiled_output_matches_whole_image_inference(shipped: TorchModel, client: Client,
-                                                     tmp_path: Path) -> None:
+def test_tiled_output_matches_whole_image_inference(
+    shipped: TorchModel, client: Client, tmp_path: Path
+) -> None:
     whole = target_probability(shipped, SAMPLE)
     tiled = tiled_probability(f"builtin:{NAME}", client, tmp_path / "aligned")
     card = shipped.card
@@ -77,8 +78,9 @@ def test_tiled_output_matches_whole_image_inference(shipped: TorchModel, client:
     assert seam_excess(tiled, whole, tiling) <= 1.05
 
 
-def test_tiles_off_the_stride_would_not_match(shipped: TorchModel, client: Client,
-                                              tmp_path: Path) -> None:
+def test_tiles_off_the_stride_would_not_match(
+    shipped: TorchModel, client: Client, tmp_path: Path
+) -> None:
     """Why tiles start on multiples of the stride: placed anywhere (stride 1), the last tiles
     sample the scene at another phase than whole-image inference, and the maps disagree."""
     whole = target_probability(shipped, SAMPLE)
@@ -93,8 +95,11 @@ def test_bf16_precision_agrees_with_fp32_on_classes(shipped: TorchModel) -> None
 
     ref = resolve_model(f"builtin:{NAME}", "bf16")
     assert ref.id.endswith("~bf16") and ref.id != resolve_model(f"builtin:{NAME}").id
-    with contextlib.nullcontext() if cpu_has_bf16() else pytest.warns(RuntimeWarning,
-                                                                      match="emulated"):
+    with (
+        contextlib.nullcontext()
+        if cpu_has_bf16()
+        else pytest.warns(RuntimeWarning, match="emulated")
+    ):
         bf16 = load_checkpoint(ref.spec, ref.precision)
     assert bf16.autocast is not None
     fp32 = target_probability(shipped, SAMPLE)

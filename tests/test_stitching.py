@@ -6,7 +6,9 @@ from geoseg.stitching import axis_weights, blend_block, blend_weights, edge_ramp
 from geoseg.tiling import TileGrid
 
 
-@pytest.mark.parametrize(("overlap", "margin"), [(64, 0), (64, 16), (6, 3), (16, 3), (7, 2), (1, 0)])
+@pytest.mark.parametrize(
+    ("overlap", "margin"), [(64, 0), (64, 16), (6, 3), (16, 3), (7, 2), (1, 0)]
+)
 def test_neighbour_ramps_sum_to_one(overlap: int, margin: int) -> None:
     ramp = edge_ramp(overlap, margin)
     np.testing.assert_allclose(ramp + ramp[::-1], 1.0, atol=1e-12)
@@ -34,8 +36,10 @@ def test_mean_mode_is_flat() -> None:
 
 
 def _tiles_with(grid: TileGrid, value_of_tile) -> list:
-    return [(t, np.full((2, int(t.window.height), int(t.window.width)), value_of_tile(t), np.float32))
-            for t in grid.tiles()]
+    return [
+        (t, np.full((2, int(t.window.height), int(t.window.width)), value_of_tile(t), np.float32))
+        for t in grid.tiles()
+    ]
 
 
 def test_constant_tiles_blend_to_the_constant_everywhere() -> None:

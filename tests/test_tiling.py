@@ -5,19 +5,24 @@ from geoseg.errors import ConfigError
 from geoseg.tiling import TileGrid, tile_starts
 
 
-@pytest.mark.parametrize(("n", "size", "stride", "expected"), [
-    (100, 100, 80, [0]),
-    (50, 100, 80, [0]),
-    (256, 64, 48, [0, 48, 96, 144, 192]),     # divides exactly
-    (250, 64, 48, [0, 48, 96, 144, 186]),     # last tile moved back to n - size
-    (947, 256, 192, [0, 192, 384, 576, 691]),
-])
+@pytest.mark.parametrize(
+    ("n", "size", "stride", "expected"),
+    [
+        (100, 100, 80, [0]),
+        (50, 100, 80, [0]),
+        (256, 64, 48, [0, 48, 96, 144, 192]),  # divides exactly
+        (250, 64, 48, [0, 48, 96, 144, 186]),  # last tile moved back to n - size
+        (947, 256, 192, [0, 192, 384, 576, 691]),
+    ],
+)
 def test_tile_starts(n: int, size: int, stride: int, expected: list[int]) -> None:
     assert tile_starts(n, size, stride) == expected
 
 
-@pytest.mark.parametrize(("h", "w", "tile", "overlap"), [
-    (947, 930, 256, 64), (100, 100, 32, 16), (40, 300, 64, 8), (17, 19, 64, 0)])
+@pytest.mark.parametrize(
+    ("h", "w", "tile", "overlap"),
+    [(947, 930, 256, 64), (100, 100, 32, 16), (40, 300, 64, 8), (17, 19, 64, 0)],
+)
 def test_tiles_cover_scene_and_stay_inside(h: int, w: int, tile: int, overlap: int) -> None:
     grid = TileGrid(h, w, tile, overlap, block_size=64)
     covered = [[0] * w for _ in range(h)]
@@ -32,20 +37,27 @@ def test_tiles_cover_scene_and_stay_inside(h: int, w: int, tile: int, overlap: i
     assert all(all(v > 0 for v in row) for row in covered)
 
 
-@pytest.mark.parametrize(("n", "size", "stride", "align", "expected"), [
-    (947, 512, 384, 8, [0, 384, 440]),            # n - size = 435, rounded up to a multiple of 8
-    (250, 64, 48, 16, [0, 48, 96, 144, 192]),     # 186 → 192: the last tile reaches 6 px past
-    (256, 64, 64, 32, [0, 64, 128, 192]),         # divides exactly: nothing moves
-])
-def test_aligned_tile_starts(n: int, size: int, stride: int, align: int,
-                             expected: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("n", "size", "stride", "align", "expected"),
+    [
+        (947, 512, 384, 8, [0, 384, 440]),  # n - size = 435, rounded up to a multiple of 8
+        (250, 64, 48, 16, [0, 48, 96, 144, 192]),  # 186 → 192: the last tile reaches 6 px past
+        (256, 64, 64, 32, [0, 64, 128, 192]),  # divides exactly: nothing moves
+    ],
+)
+def test_aligned_tile_starts(
+    n: int, size: int, stride: int, align: int, expected: list[int]
+) -> None:
     assert tile_starts(n, size, stride, align) == expected
 
 
-@pytest.mark.parametrize(("h", "w", "tile", "overlap", "align"), [
-    (947, 930, 512, 128, 8), (947, 930, 256, 64, 32), (250, 300, 64, 16, 16)])
+@pytest.mark.parametrize(
+    ("h", "w", "tile", "overlap", "align"),
+    [(947, 930, 512, 128, 8), (947, 930, 256, 64, 32), (250, 300, 64, 16, 16)],
+)
 def test_aligned_tiles_start_on_the_stride_and_cover_the_scene(
-        h: int, w: int, tile: int, overlap: int, align: int) -> None:
+    h: int, w: int, tile: int, overlap: int, align: int
+) -> None:
     grid = TileGrid(h, w, tile, overlap, block_size=64, align=align)
     covered = [[0] * w for _ in range(h)]
     for t in grid.tiles():
@@ -73,9 +85,14 @@ def test_tiles_touching_matches_brute_force(align: int) -> None:
     grid = TileGrid(300, 250, 64, 16, block_size=96, align=align)
     for block in grid.blocks():
         b = block.window
-        brute = [t.index for t in grid.tiles()
-                 if t.window.col_off < b.col_off + b.width and b.col_off < t.window.col_off + t.window.width
-                 and t.window.row_off < b.row_off + b.height and b.row_off < t.window.row_off + t.window.height]
+        brute = [
+            t.index
+            for t in grid.tiles()
+            if t.window.col_off < b.col_off + b.width
+            and b.col_off < t.window.col_off + t.window.width
+            and t.window.row_off < b.row_off + b.height
+            and b.row_off < t.window.row_off + t.window.height
+        ]
         assert [t.index for t in grid.tiles_touching(b)] == brute
 
 
@@ -102,10 +119,17 @@ def test_tile_border_offsets() -> None:
     assert rows == cols == [36, 64]
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"tile_size": 8, "overlap": 0}, {"tile_size": 64, "overlap": 40},
-    {"tile_size": 64, "overlap": -1}, {"tile_size": 64, "overlap": 0, "block_size": 100},
-    {"tile_size": 64, "overlap": 8, "align": 32}, {"tile_size": 72, "overlap": 8, "align": 32}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"tile_size": 8, "overlap": 0},
+        {"tile_size": 64, "overlap": 40},
+        {"tile_size": 64, "overlap": -1},
+        {"tile_size": 64, "overlap": 0, "block_size": 100},
+        {"tile_size": 64, "overlap": 8, "align": 32},
+        {"tile_size": 72, "overlap": 8, "align": 32},
+    ],
+)
 def test_invalid_tiling_is_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         TileGrid(100, 100, **kwargs)

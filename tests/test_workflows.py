@@ -9,8 +9,15 @@ from typer.testing import CliRunner
 
 from geoseg.cli import app
 from geoseg.errors import ConfigError
+from geoseg.options import ChangeOptions, LossRule, PolygonOptions, ProcessConfig, SceneOptions
 from geoseg.pipeline import run_workflow
-from geoseg.workflows import json_schema, load_workflow
+from geoseg.workflows import (
+    change_options,
+    json_schema,
+    json_schema_text,
+    load_workflow,
+    process_config,
+)
 
 from .conftest import BGRN, forest_scene, write_raster
 
@@ -30,16 +37,58 @@ def problems(tmp_path: Path, text: str) -> list[str]:
     return str(info.value).splitlines()
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (GOOD + "colour: red\n", "w.yaml:4: colour: Extra inputs are not permitted"),
-    (GOOD + "tiling:\n  tile_size: big\n", "w.yaml:5: tiling.tile_size: Input should be"),
-    (GOOD.replace("scenes/", "nowhere/"), "w.yaml:2: scenes.0: no such path 'nowhere/'"),
-    (GOOD + "model: models/none.safetensors\n", "w.yaml:4: model: "),
-    (GOOD + "steps: [change]\nchange:\n  pairs:\n    - [a_2020.tif, b_2010.tif]\n",
-     "w.yaml:7: change.pairs.0: a_2020.tif is not older than b_2010.tif"),
-    (GOOD + "steps: [process, process]\n", "w.yaml:4: steps: Value error, each step at most once"),
-    ("name: t\nscenes: [scenes/]\n", "w.yaml:1: outputs: Field required"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD + "colour: red\n", "w.yaml:4: colour: Extra inputs are not permitted"),
+        (GOOD + "process:\n  tile_size: big\n", "w.yaml:5: process.tile_size: Input should be"),
+        (GOOD + "tiling:\n  tile_size: 256\n", "w.yaml:4: tiling: Extra inputs are not permitted"),
+        (GOOD.replace("scenes/", "nowhere/"), "w.yaml:2: scenes.0: no such path 'nowhere/'"),
+        (GOOD + "process:\n  model: models/none.safetensors\n", "w.yaml:5: process.model: "),
+        (
+            GOOD + "process:\n  tile_size: 8\n",
+            "w.yaml:5: process.tile_size: Input should be greater than or equal to 16",
+        ),
+        (
+            GOOD + "process:\n  tile_size: 64\n  overlap: 40\n",
+            "w.yaml:4: process: Value error, `overlap` (40) must be at most half of `tile_size` (64)",
+        ),
+        (
+            GOOD + "process:\n  scene_options:\n    offset: 0.1\n",
+            "w.yaml:5: process.scene_options: Value error, `offset` needs `scale` as well",
+        ),
+        (
+            GOOD + "process:\n  scene_options:\n    bands: [red, infrared]\n",
+            "w.yaml:6: process.scene_options.bands: Value error, unknown band names ['infrared']",
+        ),
+        (
+            GOOD + "process:\n  polygons:\n    min_area_ha: -1\n",
+            "w.yaml:6: process.polygons.min_area_ha: Input should be greater than or equal to 0",
+        ),
+        (
+            GOOD + "process:\n  precision: fp16\n",
+            "w.yaml:5: process.precision: Input should be 'auto', 'fp32' or 'bf16'",
+        ),
+        (
+            GOOD + "process:\n  block_size: 1000\n",
+            "w.yaml:5: process.block_size: Input should be a multiple of 16",
+        ),
+        (
+            GOOD + "steps: [process, change]\nchange:\n  rule: {forest_threshold: 1.5}\n",
+            "w.yaml:6: change.rule.forest_threshold: Input should be less than 1",
+        ),
+        (GOOD + "change:\n  pairs: all\n", "w.yaml:5: change.pairs.literal['consecutive']: Input"),
+        (
+            GOOD + "steps: [change]\nchange:\n  pairs:\n    - [a_2020.tif, b_2010.tif]\n",
+            "w.yaml:7: change.pairs.0: a_2020.tif is not older than b_2010.tif",
+        ),
+        (
+            GOOD + "steps: [process, process]\n",
+            "w.yaml:4: steps: Value error, each step at most once",
+        ),
+        ("name: t\nscenes: [scenes/]\n", "w.yaml:1: outputs: Field required"),
+    ],
+)
 def test_validation_names_file_line_and_field(tmp_path: Path, text: str, expected: str) -> None:
     found = problems(tmp_path, text)
     assert any(line.endswith(expected) or expected in line for line in found), found
@@ -47,9 +96,12 @@ def test_validation_names_file_line_and_field(tmp_path: Path, text: str, expecte
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    found = problems(tmp_path, GOOD.replace("scenes/", "nowhere/") + "colour: red\n"
-                     "model: builtin:nothing\n")
-    assert len(found) == 3
+    found = problems(
+        tmp_path,
+        GOOD.replace("scenes/", "nowhere/") + "colour: red\n"
+        "process:\n  model: builtin:nothing\n  tile_size: 8\n  sieve: 2\n",
+    )
+    assert len(found) == 5, found  # path, colour, model, tile_size and sieve (not sieve_pixels)
 
 
 def test_invalid_yaml_has_a_line(tmp_path: Path) -> None:
@@ -57,10 +109,78 @@ def test_invalid_yaml_has_a_line(tmp_path: Path) -> None:
     assert ": not valid YAML" in line and line.split(":")[1].isdigit()
 
 
-def test_shipped_workflows_are_valid_and_the_schema_file_is_current() -> None:
+def test_shipped_workflows_are_valid() -> None:
     for path in WORKFLOWS.glob("*.yaml"):
         load_workflow(path)
-    assert json.loads((WORKFLOWS / "schema.json").read_text()) == json_schema()
+
+
+def test_the_schema_file_is_current() -> None:
+    committed = (WORKFLOWS / "schema.json").read_text(encoding="utf-8")
+    assert committed == json_schema_text(), (
+        "workflows/schema.json is not the schema of geoseg.options / geoseg.workflows; "
+        "regenerate it: geoseg schema workflows/schema.json"
+    )
+
+
+def test_schema_command_writes_the_schema(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["schema", str(tmp_path / "schema.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "schema.json").read_text()) == json_schema()
+    printed = CliRunner().invoke(app, ["schema"])
+    assert json.loads(printed.stdout) == json_schema()
+
+
+def test_the_schema_is_made_of_the_option_models() -> None:
+    """One declaration: the workflow schema's sections are the option classes, with their
+    constraints and descriptions."""
+    defs = json_schema()["$defs"]
+    assert {"ProcessConfig", "SceneOptions", "PolygonOptions", "LossRule"} <= set(defs)
+    tile = defs["ProcessConfig"]["properties"]["tile_size"]
+    assert tile["description"] == ProcessConfig.model_fields["tile_size"].description
+    assert {"minimum": 16, "type": "integer"} in tile["anyOf"]
+    assert defs["ProcessConfig"]["properties"]["precision"]["enum"] == ["auto", "fp32", "bf16"]
+    assert defs["LossRule"]["properties"]["forest_threshold"]["exclusiveMaximum"] == 1
+    change = defs["ChangeStep"]["properties"]
+    assert set(ChangeOptions.model_fields) | {"pairs"} == set(change)
+
+
+def test_sections_are_the_option_objects(tmp_path: Path) -> None:
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "m.safetensors").write_bytes(b"weights")
+    (tmp_path / "w.yaml").write_text(
+        GOOD + "process:\n  model: m.safetensors\n  tile_size: 256\n"
+        "  scene_options: {bands: [red, green, blue, nir], scale: 0.0001}\n"
+        "  polygons: {min_area_ha: 2}\n  precision: bf16\n"
+        "steps: [process, change]\nchange:\n  pairs: consecutive\n  rule: {min_drop: 0.4}\n"
+        "  allow_reversed: true\n"
+    )
+    workflow, base = load_workflow(tmp_path / "w.yaml")
+    assert isinstance(workflow.process, ProcessConfig) and isinstance(
+        workflow.change, ChangeOptions
+    )
+    config = process_config(workflow, base)
+    assert config == ProcessConfig(
+        model=str(tmp_path / "m.safetensors"),
+        tile_size=256,
+        precision="bf16",
+        scene_options=SceneOptions(bands=("red", "green", "blue", "nir"), scale=1e-4),
+        polygons=PolygonOptions(min_area_ha=2),
+    )
+    assert change_options(workflow) == ChangeOptions(
+        rule=LossRule(min_drop=0.4), allow_reversed=True
+    )
+    assert type(change_options(workflow)) is ChangeOptions
+
+
+def test_no_polygons_and_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "w.yaml").write_text(GOOD + "process: {polygons: null, model: spectral}\n")
+    workflow, base = load_workflow(tmp_path / "w.yaml")
+    assert process_config(workflow, base) == ProcessConfig(model="spectral", polygons=None)
+    (tmp_path / "w.yaml").write_text(GOOD)
+    workflow, base = load_workflow(tmp_path / "w.yaml")
+    assert process_config(workflow, base) == ProcessConfig()
+    assert change_options(workflow) == ChangeOptions()
 
 
 def test_validate_command(tmp_path: Path) -> None:
@@ -73,14 +193,17 @@ def test_validate_command(tmp_path: Path) -> None:
 
 def test_run_processes_and_compares_dates(client: Client, tmp_path: Path) -> None:
     for name, seed in (("site_2001-01-01", 0), ("site_2004-01-01", 1)):
-        write_raster(tmp_path / "scenes" / f"{name}.tif", forest_scene(seed=seed),
-                     descriptions=BGRN)
-    (tmp_path / "w.yaml").write_text(GOOD + "steps: [process, change]\nchange:\n"
-                                     "  pairs: consecutive\n  normalise: false\n")
+        write_raster(
+            tmp_path / "scenes" / f"{name}.tif", forest_scene(seed=seed), descriptions=BGRN
+        )
+    (tmp_path / "w.yaml").write_text(
+        GOOD + "steps: [process, change]\nchange:\n  pairs: consecutive\n  normalise: false\n"
+    )
     result = run_workflow(tmp_path / "w.yaml", client=client)
     assert not result.failed
     assert [r.name for r in result.scenes] == ["site_2001-01-01", "site_2004-01-01"]
     assert (tmp_path / "out" / "scenes" / "site_2001-01-01" / "polygons.gpkg").exists()
     [pair] = result.changes
-    assert pair.summary["date_before"] == "2001-01-01"
+    assert not isinstance(pair, tuple), pair
+    assert pair.summary is not None and pair.summary.date_before == "2001-01-01"
     assert (tmp_path / "out" / "change" / "site_2001-01-01__site_2004-01-01" / "loss.tif").exists()

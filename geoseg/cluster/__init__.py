@@ -1,6 +1,37 @@
-"""Where the work runs: connecting to (or starting) a Dask cluster, and streaming plans through it."""
+"""Where the work runs: connecting to (or starting) a Dask cluster, and the engine that runs
+geoseg's jobs on it (the only module that talks to Dask's futures)."""
 
-from geoseg.cluster.connect import connect, has_gpu_workers
-from geoseg.cluster.streaming import SceneOutcome, stream_plans
+from geoseg.cluster.connect import connect, using
+from geoseg.cluster.engine import (
+    Done,
+    Failed,
+    Handle,
+    Job,
+    Outcome,
+    Slot,
+    Spawn,
+    Task,
+    Wait,
+    call,
+    error_line,
+    run_jobs,
+    share,
+)
 
-__all__ = ["SceneOutcome", "connect", "has_gpu_workers", "stream_plans"]
+__all__ = [
+    "Done",
+    "Failed",
+    "Handle",
+    "Job",
+    "Outcome",
+    "Slot",
+    "Spawn",
+    "Task",
+    "Wait",
+    "call",
+    "connect",
+    "error_line",
+    "run_jobs",
+    "share",
+    "using",
+]

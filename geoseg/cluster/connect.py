@@ -13,8 +13,13 @@ from geoseg.errors import ConfigError
 # Worker processes read rasters with GDAL: bound its block cache so memory stays predictable.
 # One malloc arena: the threads of a worker share one heap, which keeps freed torch activations
 # for the next batch (see ``torch_models.prepare_process``).
-WORKER_ENV = {"GDAL_CACHEMAX": "128", "GDAL_MAX_DATASET_POOL_SIZE": "24", "HF_HUB_OFFLINE": "1",
-              "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "1"}
+WORKER_ENV = {
+    "GDAL_CACHEMAX": "128",
+    "GDAL_MAX_DATASET_POOL_SIZE": "24",
+    "HF_HUB_OFFLINE": "1",
+    "OMP_NUM_THREADS": "1",
+    "MALLOC_ARENA_MAX": "1",
+}
 
 
 # Threads of one worker process share its imports and its copy of a model (torch and a U-Net are
@@ -23,8 +28,9 @@ WORKER_ENV = {"GDAL_CACHEMAX": "128", "GDAL_MAX_DATASET_POOL_SIZE": "24", "HF_HU
 THREADS_PER_PROCESS = 8
 
 
-def cluster_shape(cores: int, n_workers: int | None = None,
-                  threads_per_worker: int | None = None) -> tuple[int, int]:
+def cluster_shape(
+    cores: int, n_workers: int | None = None, threads_per_worker: int | None = None
+) -> tuple[int, int]:
     """``(worker processes, threads each)`` that give every core a thread: as few processes as
     ``THREADS_PER_PROCESS`` allows unless ``n_workers`` says how many; the threads of ``cores``
     not divisible by the processes are rounded up (one thread too many beats an idle core)."""
@@ -33,19 +39,29 @@ def cluster_shape(cores: int, n_workers: int | None = None,
     return n_workers, threads_per_worker or max(1, -(-cores // n_workers))
 
 
-def local_cluster(n_workers: int | None = None, threads_per_worker: int | None = None
-                  ) -> LocalCluster:
+def local_cluster(
+    n_workers: int | None = None, threads_per_worker: int | None = None
+) -> LocalCluster:
     """Worker processes with a thread per core of this machine (``cluster_shape``), dashboard on
     a free port."""
     n, threads = cluster_shape(CPU_COUNT, n_workers, threads_per_worker)
     environ = dask.config.get("distributed.nanny.pre-spawn-environ", {}) | WORKER_ENV
     # Dask's statistical profiler samples every worker thread's stack each 10 ms, holding the
     # GIL: a U-Net run on 2 cores took 7 % longer with it (14.1 vs 15.2 s, 3 alternating pairs).
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
-                          "distributed.worker.profile.enabled": False}):
+    with dask.config.set(
+        {
+            "distributed.nanny.pre-spawn-environ": environ,
+            "distributed.worker.profile.enabled": False,
+        }
+    ):
         # Task errors reach the caller as one-line results; the workers need not log them too.
-        return LocalCluster(n_workers=n, threads_per_worker=threads, processes=True,
-                            dashboard_address=":0", silence_logs=logging.CRITICAL)
+        return LocalCluster(
+            n_workers=n,
+            threads_per_worker=threads,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.CRITICAL,
+        )
 
 
 @contextlib.contextmanager
@@ -63,7 +79,14 @@ def connect(scheduler: str | None = None, n_workers: int | None = None) -> Itera
         yield client
 
 
-def has_gpu_workers(client: Client) -> bool:
-    """Does any worker advertise the abstract ``GPU`` resource (``dask worker --resources GPU=1``)?"""
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
-    return any(w.get("resources", {}).get("GPU", 0) > 0 for w in workers)
+@contextlib.contextmanager
+def using(
+    client: Client | None, scheduler: str | None = None, n_workers: int | None = None
+) -> Iterator[Client]:
+    """``client`` when one is given; else a client of ``connect(scheduler, n_workers)``, closed
+    on leaving. Every API function finds its cluster this way."""
+    if client is not None:
+        yield client
+        return
+    with connect(scheduler, n_workers) as own:
+        yield own

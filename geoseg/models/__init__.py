@@ -63,13 +63,13 @@ def _resolve(spec: str) -> ModelRef:
         return ModelRef(f"builtin:{name}")
     if spec.startswith("builtin:"):
         if name not in shipped_models():
-            raise ModelError(f"{spec}: no such built-in model (have: "
-                             f"{', '.join(builtin_names())})")
+            raise ModelError(f"{spec}: no such built-in model (have: {', '.join(builtin_names())})")
         return pinned(shipped_models()[name])
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise ModelError(f"{spec}: no such checkpoint, and not a built-in model "
-                         f"({', '.join(builtin_names())})")
+        raise ModelError(
+            f"{spec}: no such checkpoint, and not a built-in model ({', '.join(builtin_names())})"
+        )
     return pinned(path)
 
 
@@ -115,5 +115,14 @@ def _load_model(ref: ModelRef) -> Model:
     return load_checkpoint(ref.spec, ref.precision)
 
 
-__all__ = ["DEFAULT_MODEL", "PRECISIONS", "Model", "ModelCard", "ModelRef", "builtin_names", "load_model",
-           "resolve_model", "shipped_models"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "PRECISIONS",
+    "Model",
+    "ModelCard",
+    "ModelRef",
+    "builtin_names",
+    "load_model",
+    "resolve_model",
+    "shipped_models",
+]

@@ -39,7 +39,9 @@ class ModelCard(BaseModel):
     name: str
     architecture: str
     encoder: str | None = None
-    encoder_depth: int = Field(5, ge=3, le=5)  # smp encoder stages; fewer = narrower receptive field
+    encoder_depth: int = Field(
+        5, ge=3, le=5
+    )  # smp encoder stages; fewer = narrower receptive field
     bands: tuple[str, ...]
     classes: tuple[str, ...]
     target_class: str
@@ -59,8 +61,9 @@ class ModelCard(BaseModel):
             raise ValueError(f"unknown band names {unknown}")
         if self.target_class not in self.classes:
             raise ValueError(f"target_class {self.target_class!r} is not one of {self.classes}")
-        if self.normalisation and not (len(self.normalisation.mean) == len(self.normalisation.std)
-                                       == len(self.bands)):
+        if self.normalisation and not (
+            len(self.normalisation.mean) == len(self.normalisation.std) == len(self.bands)
+        ):
             raise ValueError("normalisation needs one mean and one std per band")
         if self.activation == "sigmoid" and len(self.classes) != 2:
             raise ValueError("sigmoid activation needs exactly two classes")
@@ -94,10 +97,14 @@ class Model(Protocol):
         ...
 
 
-def require_bands(card: ModelCard, available: tuple[str, ...], needed: tuple[str, ...]
-                  ) -> tuple[str, ...]:
+def require_bands(
+    card: ModelCard, available: tuple[str, ...], needed: tuple[str, ...]
+) -> tuple[str, ...]:
     missing = [b for b in needed if b not in available]
     if missing:
-        raise ModelError(f"model {card.name} needs bands {missing} the scene lacks "
-                         f"(it has {', '.join(available)}); name bands with --bands")
+        raise ModelError(
+            f"model {card.name} needs bands {missing} the scene lacks "
+            f"(it has {', '.join(available)}); name the scene's bands with `bands`",
+            options=("bands",),
+        )
     return needed

@@ -57,9 +57,11 @@ class SpectralForestModel:
 
     def predict(self, x: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
         band = {name: x[:, i] for i, name in enumerate(bands)}
-        forest = _logistic(normalized_difference(band["nir"], band["red"]),
-                           NDVI_THRESHOLD, NDVI_SOFTNESS)
+        forest = _logistic(
+            normalized_difference(band["nir"], band["red"]), NDVI_THRESHOLD, NDVI_SOFTNESS
+        )
         if "swir22" in band:
-            forest *= _logistic(normalized_difference(band["nir"], band["swir22"]),
-                                NBR_THRESHOLD, NBR_SOFTNESS)
+            forest *= _logistic(
+                normalized_difference(band["nir"], band["swir22"]), NBR_THRESHOLD, NBR_SOFTNESS
+            )
         return np.stack([1.0 - forest, forest], axis=1).astype(np.float32)

@@ -38,8 +38,10 @@ def bf16_emulated(device: torch.device) -> str | None:
     EPYC."""
     if device.type != "cpu" or cpu_has_bf16():
         return None
-    return (f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bfloat16 "
-            "(AVX-512 BF16 or AMX): torch runs it emulated, many times slower than fp32")
+    return (
+        f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bfloat16 "
+        "(AVX-512 BF16 or AMX): torch runs it emulated, many times slower than fp32"
+    )
 
 
 # Tiles per forward pass on a CPU. A pass's activations grow with its tiles (U-Net/ResNet-34 on
@@ -57,21 +59,31 @@ class TorchModel:
     on that layout (U-Net/ResNet-34 and U-Net/MobileNetV2 1.23-1.25× faster on an AVX2 CPU).
     """
 
-    def __init__(self, module: nn.Module, card: ModelCard, device: torch.device | None = None,
-                 precision: str = "auto", forward_tiles: int | None = None) -> None:
+    def __init__(
+        self,
+        module: nn.Module,
+        card: ModelCard,
+        device: torch.device | None = None,
+        precision: str = "auto",
+        forward_tiles: int | None = None,
+    ) -> None:
         if precision not in PRECISIONS:
             raise ModelError(f"precision {precision!r} is not one of {PRECISIONS}")
         self.card = card
         self.device = device or pick_device()
-        self.module = module.to(self.device, memory_format=torch.channels_last).eval()
-        self.autocast = {"bf16": torch.bfloat16,
-                         "auto": torch.float16 if self.device.type == "cuda" else None
-                         }.get(precision)
+        # Two calls: torch's stubs type no .to(device, memory_format=...) (the runtime takes it).
+        self.module = module.to(self.device).to(memory_format=torch.channels_last).eval()
+        self.autocast = {
+            "bf16": torch.bfloat16,
+            "auto": torch.float16 if self.device.type == "cuda" else None,
+        }.get(precision)
         if self.autocast is torch.bfloat16 and (why := bf16_emulated(self.device)):
-            warnings.warn(f"bf16: {why}; use --precision fp32 here", RuntimeWarning,
-                          stacklevel=2)
-        self.forward_tiles = forward_tiles or (None if self.device.type == "cuda"
-                                               else CPU_FORWARD_TILES)
+            warnings.warn(
+                f"bf16: {why}; set `precision` to fp32 here", RuntimeWarning, stacklevel=2
+            )
+        self.forward_tiles = forward_tiles or (
+            None if self.device.type == "cuda" else CPU_FORWARD_TILES
+        )
         norm = card.normalisation
         shape = (1, len(card.bands), 1, 1)
         self._mean = torch.tensor(norm.mean if norm else [0.0] * len(card.bands)).view(shape)
@@ -90,11 +102,15 @@ class TorchModel:
         """Class probabilities (on the CPU) of reflectance ``tiles`` ``(N, bands, H, W)``, in one
         pass of the network."""
         batch = ((tiles - self._mean) / self._std).to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=self.autocast,
-                            enabled=self.autocast is not None):
+        with torch.autocast(
+            self.device.type, dtype=self.autocast, enabled=self.autocast is not None
+        ):
             logits = self.module(batch.contiguous(memory_format=torch.channels_last)).float()
-        probs = (torch.softmax(logits, dim=1) if self.card.activation == "softmax"
-                 else torch.cat([1 - torch.sigmoid(logits), torch.sigmoid(logits)], dim=1))
+        probs = (
+            torch.softmax(logits, dim=1)
+            if self.card.activation == "softmax"
+            else torch.cat([1 - torch.sigmoid(logits), torch.sigmoid(logits)], dim=1)
+        )
         return probs.cpu().contiguous()
 
 
@@ -106,18 +122,25 @@ def build_smp_module(card: ModelCard) -> nn.Module:
     import segmentation_models_pytorch as smp
 
     out = 1 if card.activation == "sigmoid" else len(card.classes)
-    depth = {}
+    depth: dict[str, int | tuple[int, ...]] = {}
     if card.encoder_depth != 5:
         depth["encoder_depth"] = card.encoder_depth
         if card.architecture.lower() in {"unet", "unetplusplus"}:  # one decoder width per stage
-            depth["decoder_channels"] = UNET_DECODER_CHANNELS[-card.encoder_depth:]
+            depth["decoder_channels"] = UNET_DECODER_CHANNELS[-card.encoder_depth :]
     try:
-        return smp.create_model(card.architecture, encoder_name=card.encoder or "resnet34",
-                                encoder_weights=None, in_channels=len(card.bands), classes=out,
-                                **depth)
+        return smp.create_model(
+            card.architecture,
+            encoder_name=card.encoder or "resnet34",
+            encoder_weights=None,
+            in_channels=len(card.bands),
+            classes=out,
+            **depth,
+        )
     except (KeyError, ValueError) as exc:
-        raise ModelError(f"model card {card.name}: unknown smp architecture or encoder "
-                         f"({card.architecture}/{card.encoder}): {exc}") from exc
+        raise ModelError(
+            f"model card {card.name}: unknown smp architecture or encoder "
+            f"({card.architecture}/{card.encoder}): {exc}"
+        ) from exc
 
 
 def card_path(checkpoint: Path) -> Path:
@@ -135,9 +158,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
-            raise ModelError(f"{path}: holds pickled objects, refused for safety; save a plain "
-                             "state dict or convert it to .safetensors") from exc
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ModelError(
+                f"{path}: holds pickled objects, refused for safety; save a plain "
+                "state dict or convert it to .safetensors"
+            ) from exc
+        if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()
+        ):
             raise ModelError(f"{path}: not a plain state dict of tensors")
         return state
     raise ModelError(f"{path}: unknown checkpoint type; use .safetensors (or .pt/.pth state dict)")
@@ -153,13 +180,16 @@ def load_checkpoint(path: str | Path, precision: str = "auto") -> TorchModel:
     try:
         module.load_state_dict(read_state_dict(path), strict=True)
     except RuntimeError as exc:
-        raise ModelError(f"{path}: weights do not fit {card.architecture}/{card.encoder} "
-                         f"({str(exc).splitlines()[0]})") from exc
+        raise ModelError(
+            f"{path}: weights do not fit {card.architecture}/{card.encoder} "
+            f"({str(exc).splitlines()[0]})"
+        ) from exc
     return TorchModel(module, card, precision=precision)
 
 
-def save_checkpoint(module: nn.Module, card: ModelCard, path: str | Path, half: bool = False
-                    ) -> Path:
+def save_checkpoint(
+    module: nn.Module, card: ModelCard, path: str | Path, half: bool = False
+) -> Path:
     """Write ``module``'s weights as safetensors and its card beside them.
 
     ``half`` stores floating-point tensors as float16 (half the file; loading casts them back).

@@ -1,15 +1,21 @@
-"""``change`` and ``change_pairs``: forest loss between dates, reusing ``process``'s stages."""
+"""``change`` and ``change_pairs``: forest loss between dates, reusing ``process``'s stages.
 
-from dataclasses import asdict, dataclass, replace
+Per date pair, one job: describe both scenes, check they can be compared, put the after scene on
+the before scene's grid, segment both dates (side by side, as ``process`` would), compare them
+block by block, assemble the loss COGs, vectorize the loss, and write summary and manifest.
+"""
+
+import time
+from dataclasses import replace
 from pathlib import Path
 
 from distributed import Client
 
 from geoseg.change import (
+    CHANGE_CLASSES,
     CHANGE_LAYERS,
     LOSS,
     ChangeOptions,
-    change_block,
     check_dates,
     consecutive_pairs,
     date_text,
@@ -17,50 +23,104 @@ from geoseg.change import (
     summary,
     total,
 )
-from geoseg.cluster import connect
-from geoseg.cluster.streaming import ProgressFn, error_line
-from geoseg.errors import ConfigError, GeosegError, ModelError, SceneError
-from geoseg.manifest import MANIFEST, package_versions, write_json
+from geoseg.cluster import Done, Job, Spawn, Task, Wait, call, run_jobs, tasks, using
+from geoseg.cluster.streaming import ProgressFn
+from geoseg.errors import ConfigError, ModelError, SceneError
+from geoseg.manifest import ClassRaster, InputFile, Manifest, ModelRecord, SceneRecord, write_json
 from geoseg.models import ModelRef, resolve_model
-from geoseg.pipeline.process import SceneResult, describe_scenes, segment
-from geoseg.pipeline.vectorize import vectorize
-from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo
-from geoseg.quicklook import write_change_quicklook
+from geoseg.pipeline.process import assemble_job, describe_job, segment_job
+from geoseg.pipeline.vectorize import vectorize_job
+from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo, make_plan
+from geoseg.results import ChangeResult, ChangeSummary
 from geoseg.scenes import SceneSource, aligned, find_scenes, inspect_scenes
 from geoseg.store import BlockStore
-from geoseg.tiling import TileGrid
+from geoseg.tiling import blocks
 from geoseg.vectorizing import PolygonInfo, VectorizeOptions
 
 
-@dataclass
-class ChangeResult:
-    """What a change run between two dates wrote, and its summary (hectares)."""
-
-    before: str
-    after: str
-    outputs: dict[str, Path]
-    summary: dict
-
-
-def change(before: str | Path, after: str | Path, out_dir: str | Path,
-           config: ProcessConfig | None = None, options: ChangeOptions | None = None, *,
-           client: Client | None = None, scheduler: str | None = None,
-           n_workers: int | None = None, progress: ProgressFn | None = None) -> ChangeResult:
+def change(
+    before: str | Path,
+    after: str | Path,
+    out_dir: str | Path,
+    config: ProcessConfig | None = None,
+    options: ChangeOptions | None = None,
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> ChangeResult:
     """Forest loss and gain between two acquisitions of one place, into ``out_dir``.
 
     Writes ``loss.tif`` (0 unchanged, 1 loss, 2 gain, 255 unknown), ``probability_drop.tif``,
     ``loss.gpkg`` (one polygon per loss patch), ``summary.json``, ``quicklook.png``, and each
-    date's segmentation under ``out_dir/dates/``. Raises ``GeosegError`` with one line when the
-    pair cannot be compared.
+    date's segmentation under ``out_dir/dates/``. A pair that cannot be compared gives a
+    ``ChangeResult`` with status "failed" and the one-line reason.
     """
-    config = replace(config or ProcessConfig(), polygons=None, quicklook=False)
+    sources = (_one_scene(before), _one_scene(after))
+    [result] = _run_pairs(
+        [sources], [Path(out_dir)], config, options, client, scheduler, n_workers, progress
+    )
+    return result
+
+
+def change_pairs(
+    scenes: str | Path | list[Path],
+    out_dir: str | Path,
+    config: ProcessConfig | None = None,
+    options: ChangeOptions | None = None,
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> list[ChangeResult]:
+    """``change`` for every consecutive date pair per place among the scenes of ``scenes`` (a
+    directory, or a list of directories and files), each into ``out_dir/<before>__<after>/``.
+    One ``ChangeResult`` per pair; one bad pair does not stop the others."""
+    config = config or ProcessConfig()
+    paths = [scenes] if isinstance(scenes, str | Path) else scenes
+    opened = [
+        (source, scene)
+        for path in paths
+        for source, scene in inspect_scenes(path, config.scene_options)
+        if not isinstance(scene, BaseException)
+    ]
+    found = {scene.name: source for source, scene in opened}
+    pairs = [
+        (found[a.name], found[b.name]) for a, b in consecutive_pairs([scene for _, scene in opened])
+    ]
+    if not pairs:
+        raise ConfigError(f"{scenes}: no two dated scenes of one place to compare")
+    outs = [Path(out_dir) / f"{a.name}__{b.name}" for a, b in pairs]
+    return _run_pairs(pairs, outs, config, options, client, scheduler, n_workers, progress)
+
+
+def _run_pairs(
+    pairs: list[tuple[SceneSource, SceneSource]],
+    outs: list[Path],
+    config: ProcessConfig | None,
+    options: ChangeOptions | None,
+    client: Client | None,
+    scheduler: str | None,
+    n_workers: int | None,
+    progress: ProgressFn | None,
+) -> list[ChangeResult]:
+    config = (config or ProcessConfig()).replace(polygons=None, quicklook=False)
     options = options or ChangeOptions()
-    sources = [_one_scene(before), _one_scene(after)]
     ref = resolve_model(config.model, config.precision)
-    if client is None:
-        with connect(scheduler, n_workers) as own:
-            return _change(own, sources, Path(out_dir), config, options, ref, progress)
-    return _change(client, sources, Path(out_dir), config, options, ref, progress)
+    with using(client, scheduler, n_workers) as own:
+        outcomes = run_jobs(
+            own,
+            [
+                (out.name, change_job(pair, out, config, options, ref, progress))
+                for pair, out in zip(pairs, outs, strict=True)
+            ],
+        )
+    return [
+        o.value if isinstance(o, Done) else ChangeResult(o.name, "failed", o.error)
+        for o in outcomes
+    ]
 
 
 def _one_scene(path: str | Path) -> SceneSource:
@@ -70,18 +130,81 @@ def _one_scene(path: str | Path) -> SceneSource:
     return found[0]
 
 
-def _change(client: Client, sources: list[SceneSource], out: Path, config: ProcessConfig,
-            options: ChangeOptions, ref: ModelRef, progress: ProgressFn | None) -> ChangeResult:
-    infos = []
-    for _, info in describe_scenes(client, sources, config, ref):
-        if isinstance(info, BaseException):
-            raise SceneError(error_line(info))
-        infos.append(info)
-    first, second = infos
+def change_job(
+    sources: tuple[SceneSource, SceneSource],
+    out: Path,
+    config: ProcessConfig,
+    options: ChangeOptions,
+    ref: ModelRef,
+    progress: ProgressFn | None,
+) -> Job[ChangeResult]:
+    """One date pair from its scenes to its loss outputs (the module docstring's steps)."""
+    started = time.perf_counter()
+    first, second = yield from describe_job(list(sources), config, ref)
+    before, after = comparable(first, second, options)
+    plans = [make_plan(info, ref, config, out / "dates") for info in (before, after)]
+    dates = []
+    for plan in plans:
+        dates.append((yield Spawn(segment_job(plan, config, ref, progress), plan.scene.name)))
+    segmented = yield Wait(tuple(dates))
+    grid = before.scene.grid
+    store = BlockStore(out / WORK_DIR, grid, CHANGE_LAYERS)
+    store.reset("change", keep=False)
+    layout = blocks(grid.height, grid.width, config.block_size)
+    forest_band = before.card.classes.index("forest") + 1
+    pair = [
+        (info.scene, result.outputs["probability"])
+        for info, result in zip((before, after), segmented, strict=True)
+    ]
+    compared = []
+    for block in layout:
+        compared.append(
+            (
+                yield Task(
+                    tasks.compare_block,
+                    (pair[0], pair[1], forest_band, block, options.rule, store),
+                    "compare",
+                    slot=True,
+                )
+            )
+        )
+    counts = yield Wait(tuple(compared))
+    outputs = yield from assemble_job(store, layout, out)
+    outputs["polygons"] = out / "loss.gpkg"
+    info = loss_polygon_info(before, after)
+    yield from vectorize_job(
+        outputs["loss"],
+        outputs["polygons"],
+        VectorizeOptions(LOSS, "forest_loss", options.polygons, probability_band=1),
+        info,
+        outputs["probability_drop"],
+    )
+    numbers = ChangeSummary(**summary(total(counts), before.scene, after.scene, options.rule))
+    outputs["summary"] = write_json(out / "summary.json", numbers.model_dump(mode="json"))
+    if options.quicklook:
+        outputs["quicklook"] = yield from call(
+            Task(
+                tasks.write_change_quicklook,
+                (before.scene, after.scene, outputs["loss"], out / "quicklook.png"),
+                "quicklook",
+            )
+        )
+    manifest = change_manifest(out.name, before, after, config, options, numbers, outputs, info)
+    yield from call(Task(tasks.finish_outputs, (manifest, out, store), "manifest"))
+    return ChangeResult(out.name, "done", "", outputs, time.perf_counter() - started, numbers)
+
+
+def comparable(
+    first: SceneInfo, second: SceneInfo, options: ChangeOptions
+) -> tuple[SceneInfo, SceneInfo]:
+    """The pair as compared: dates in order, the same bands, the after scene on the before
+    scene's grid and, with ``options.normalise``, the before scene's radiometry matched to it."""
     check_dates(first.scene, second.scene, options.allow_reversed)
     if first.bands != second.bands:
-        raise SceneError(f"{first.scene.name} and {second.scene.name} have different band sets "
-                         f"for the model ({', '.join(first.bands)} vs {', '.join(second.bands)})")
+        raise SceneError(
+            f"{first.scene.name} and {second.scene.name} have different band sets "
+            f"for the model ({', '.join(first.bands)} vs {', '.join(second.bands)})"
+        )
     if "forest" not in first.card.classes:
         raise ModelError(f"model {first.card.name} has no 'forest' class to compare")
     moved = aligned(second.scene, first.scene.grid)
@@ -89,88 +212,55 @@ def _change(client: Client, sources: list[SceneSource], out: Path, config: Proce
         moved = replace(moved, name=f"{second.scene.name}_on_{first.scene.name}")
     if options.normalise:
         first = replace(first, scene=normalised_to(first.scene, moved, first.bands))
-    described = [(sources[0], first), (sources[1], replace(second, scene=moved))]
-    dates = segment(client, described, out / "dates", config, ref, ref, progress)
-    for result in dates:
-        if result.status == "failed":
-            raise SceneError(f"{result.name}: {result.message}")
-    return _compare(client, first, replace(second, scene=moved), dates, out, config, options)
+    return first, replace(second, scene=moved)
 
 
-def _compare(client: Client, before: SceneInfo, after: SceneInfo, dates: list[SceneResult],
-             out: Path, config: ProcessConfig, options: ChangeOptions) -> ChangeResult:
-    grid = before.scene.grid
-    store = BlockStore(out / WORK_DIR, grid, CHANGE_LAYERS)
-    store.reset("change", keep=False)
-    blocks = TileGrid(grid.height, grid.width, 16, 0, config.block_size).blocks()
-    forest_band = before.card.classes.index("forest") + 1
-    pair = [(info.scene, result.outputs["probability"])
-            for info, result in zip((before, after), dates, strict=True)]
-    counts = client.gather([client.submit(change_block, pair[0], pair[1], forest_band, block,
-                                          options.rule, store, pure=False) for block in blocks])
-    outputs = {layer.name: client.submit(store.assemble, layer.name, blocks,
-                                         out / f"{layer.name}.tif", pure=False)
-               for layer in CHANGE_LAYERS}
-    outputs = {name: future.result() for name, future in outputs.items()}
-    info = PolygonInfo((("scene_before", before.scene.name), ("scene_after", after.scene.name),
-                        ("date_before", date_text(before.scene)),
-                        ("date_after", date_text(after.scene)), ("model", before.card.name)),
-                       mean_column="mean_probability_drop")
-    outputs["polygons"] = out / "loss.gpkg"
-    vectorize(outputs["loss"], outputs["polygons"],
-              VectorizeOptions(LOSS, "forest_loss", options.polygons, probability_band=1), info,
-              probability=outputs["probability_drop"], client=client)
-    numbers = summary(total(counts), before.scene, after.scene, options.rule)
-    outputs["summary"] = write_json(out / "summary.json", numbers)
-    if options.quicklook:
-        outputs["quicklook"] = client.submit(
-            write_change_quicklook, before.scene, after.scene, outputs["loss"],
-            out / "quicklook.png", pure=False).result()
-    write_json(out / MANIFEST, {
-        "inputs": {"before": list(before.scene.paths), "after": list(after.scene.paths)},
-        "model": {"id": config.model, "card": before.card.model_dump(mode="json")},
-        "bands_used": list(before.bands),
-        "reflectance": {info.scene.name: {b.name: [b.scale, b.offset] for b in info.scene.bands}
-                        for info in (before, after)},
-        "parameters": {"rule": asdict(options.rule), "polygons": asdict(options.polygons),
-                       "normalise": options.normalise, "block_size": config.block_size},
-        "summary": numbers, "outputs": {name: path.name for name, path in outputs.items()},
-        "versions": package_versions()})
-    store.remove()
-    return ChangeResult(before.scene.name, after.scene.name, outputs, numbers)
+def loss_polygon_info(before: SceneInfo, after: SceneInfo) -> PolygonInfo:
+    """The attributes each loss polygon carries: both scenes and dates, and the model."""
+    return PolygonInfo(
+        (
+            ("scene_before", before.scene.name),
+            ("scene_after", after.scene.name),
+            ("date_before", date_text(before.scene)),
+            ("date_after", date_text(after.scene)),
+            ("model", before.card.name),
+        ),
+        mean_column="mean_probability_drop",
+    )
 
 
-def change_pairs(scenes: str | Path | list[Path], out_dir: str | Path,
-                 config: ProcessConfig | None = None,
-                 options: ChangeOptions | None = None, *, client: Client | None = None,
-                 scheduler: str | None = None, n_workers: int | None = None,
-                 progress: ProgressFn | None = None) -> list[ChangeResult | tuple[str, str]]:
-    """``change`` for every consecutive date pair per place among the scenes of ``scenes`` (a
-    directory, or a list of directories and files).
-
-    Each pair goes to ``out_dir/<before>__<after>/``. Returns, per pair, its ``ChangeResult`` or
-    (pair name, one-line reason) when it failed; one bad pair does not stop the others.
-    """
-    config = replace(config or ProcessConfig(), polygons=None, quicklook=False)
-    options = options or ChangeOptions()
-    paths = [scenes] if isinstance(scenes, str | Path) else scenes
-    opened = [(source, scene) for path in paths
-              for source, scene in inspect_scenes(path, config.scene_options)
-              if not isinstance(scene, BaseException)]
-    found = {scene.name: source for source, scene in opened}
-    pairs = consecutive_pairs([scene for _, scene in opened])
-    if not pairs:
-        raise ConfigError(f"{scenes}: no two dated scenes of one place to compare")
-    if client is None:
-        with connect(scheduler, n_workers) as own:
-            return change_pairs(scenes, out_dir, config, options, client=own, progress=progress)
-    ref = resolve_model(config.model, config.precision)
-    results: list[ChangeResult | tuple[str, str]] = []
-    for before, after in pairs:
-        name = f"{before.name}__{after.name}"
-        try:
-            results.append(_change(client, [found[before.name], found[after.name]],
-                                   Path(out_dir) / name, config, options, ref, progress))
-        except GeosegError as exc:
-            results.append((name, str(exc)))
-    return results
+def change_manifest(
+    name: str,
+    before: SceneInfo,
+    after: SceneInfo,
+    config: ProcessConfig,
+    options: ChangeOptions,
+    numbers: ChangeSummary,
+    outputs: dict[str, Path],
+    info: PolygonInfo,
+) -> Manifest:
+    """The manifest of a compared date pair."""
+    return Manifest.new(
+        kind="change",
+        name=name,
+        inputs=tuple(InputFile.of(p) for i in (before, after) for p in i.scene.paths),
+        scenes=tuple(SceneRecord.of(i.scene, i.bands) for i in (before, after)),
+        model=ModelRecord(id=config.model, card=before.card.model_dump(mode="json")),
+        parameters={
+            "rule": options.rule.model_dump(),
+            "polygons": options.polygons.model_dump(),
+            "normalise": options.normalise,
+            "block_size": config.block_size,
+        },
+        summary=numbers.model_dump(mode="json"),
+        outputs={layer: path.name for layer, path in outputs.items()},
+        class_rasters={
+            "loss": ClassRaster(
+                classes=CHANGE_CLASSES,
+                probability=outputs["probability_drop"].name,
+                probability_bands={CHANGE_CLASSES[LOSS]: 1},
+                mean_column=info.mean_column,
+            )
+        },
+        polygon_attributes=info.attributes,
+    )

@@ -1,59 +1,51 @@
 """``process``: every scene of a directory to probability and class COGs and polygons, on Dask.
 
-Steps: find the scenes; open each on a worker and check it fits the model; plan its batches and
-blocks; skip scenes whose manifest already matches; stream the rest through the cluster;
-vectorize the target class; write each scene's manifest last. A scene that fails is reported with
-a one-line reason and the others complete.
+Find the scenes; then, per scene, one job: describe it on a worker (and check it fits the
+model), plan its batches and blocks, skip it if its manifest already matches, stream its blocks,
+assemble the COGs, count classes, vectorize the target class, and write the manifest last. The
+engine runs the scenes' jobs side by side, so one scene's polygons are made while the next is
+inferred; a scene that fails is reported with a one-line reason and the others complete.
 """
 
-import json
-from dataclasses import asdict, dataclass, field
+import time
 from pathlib import Path
-from typing import Literal
 
-from distributed import Client, Future
+from distributed import Client
 
-from geoseg.cluster import connect, has_gpu_workers, stream_plans
-from geoseg.cluster.streaming import ProgressFn, SceneOutcome, error_line
-from geoseg.errors import ConfigError, OutputError
-from geoseg.manifest import MANIFEST, build_manifest, is_up_to_date, write_manifest
+from geoseg.cluster import Done, Handle, Job, Task, Wait, call, run_jobs, share, tasks, using
+from geoseg.cluster.streaming import ProgressFn, stream_blocks
+from geoseg.errors import ConfigError, OutputError, SceneError
+from geoseg.manifest import (
+    ClassCount,
+    ClassRaster,
+    InputFile,
+    Manifest,
+    ModelRecord,
+    SceneRecord,
+    TileCounts,
+)
 from geoseg.models import Model, ModelRef, resolve_model
-from geoseg.pipeline.vectorize import vectorize
-from geoseg.plan import ProcessConfig, SceneInfo, ScenePlan, input_fingerprint, make_plan
-from geoseg.quicklook import write_quicklook
+from geoseg.pipeline.vectorize import vectorize_job
+from geoseg.plan import ProcessConfig, SceneInfo, ScenePlan, make_plan
+from geoseg.results import SceneResult
 from geoseg.scenes import SceneSource, find_scenes
-from geoseg.store import class_counts
-from geoseg.tasks import describe_scene
+from geoseg.store import BlockStore
 from geoseg.vectorizing import PolygonInfo, VectorizeOptions
 
-
-@dataclass
-class SceneResult:
-    """What happened to one scene."""
-
-    name: str
-    status: Literal["done", "skipped", "failed"]
-    message: str = ""
-    outputs: dict[str, Path] = field(default_factory=dict)
-    tiles: int = 0
-    tiles_skipped: int = 0
-    blocks_reused: int = 0
-    seconds: float = 0.0
-    blocks: int = 0
-
-    @property
-    def reuse_note(self) -> str:
-        """What an interrupted earlier run saved, or ""."""
-        if not self.blocks_reused:
-            return ""
-        return (f"{self.name}: reused {self.blocks_reused} of {self.blocks} blocks "
-                f"({self.blocks_reused / self.blocks:.0%}) finished by an interrupted run")
+ModelArg = ModelRef | Handle  # what tasks get: a reference, or a model object copied to workers
 
 
-def process(scenes: str | Path, out_dir: str | Path, config: ProcessConfig | None = None, *,
-            client: Client | None = None, scheduler: str | None = None,
-            n_workers: int | None = None, model: Model | None = None,
-            progress: ProgressFn | None = None) -> list[SceneResult]:
+def process(
+    scenes: str | Path,
+    out_dir: str | Path,
+    config: ProcessConfig | None = None,
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    model: Model | None = None,
+    progress: ProgressFn | None = None,
+) -> list[SceneResult]:
     """Segment every scene in ``scenes`` (a directory or one file) into ``out_dir/<scene>/``.
 
     Args:
@@ -62,7 +54,7 @@ def process(scenes: str | Path, out_dir: str | Path, config: ProcessConfig | Non
         config: tiling, model and output options.
         client: an existing Dask client; else ``scheduler`` is connected to, or, when that is
             None too, a local cluster of ``n_workers`` processes is started for this call.
-        model: a model object to use instead of ``config.model`` (scattered once to workers).
+        model: a model object to use instead of ``config.model`` (copied once to each worker).
         progress: called with (scene, tiles done, tiles planned) as tiles finish.
 
     Returns:
@@ -72,120 +64,199 @@ def process(scenes: str | Path, out_dir: str | Path, config: ProcessConfig | Non
     sources = find_scenes(scenes)
     if not sources:
         raise ConfigError(f"{scenes}: no scenes found (looked for .tif/.tiff files)")
-    ref = ModelRef(f"object:{model.card.name}") if model is not None else resolve_model(config.model, config.precision)
-    out_root = Path(out_dir)
-    if client is None:
-        with connect(scheduler, n_workers) as own:
-            return _process(own, sources, out_root, config, ref, model, progress)
-    return _process(client, sources, out_root, config, ref, model, progress)
+    ref = (
+        ModelRef(f"object:{model.card.name}")
+        if model is not None
+        else resolve_model(config.model, config.precision)
+    )
+    with using(client, scheduler, n_workers) as own:
+        model_arg = share(own, model) if model is not None else ref
+        jobs = [
+            (s.name, scene_job(s, config, ref, model_arg, Path(out_dir), progress)) for s in sources
+        ]
+        outcomes = run_jobs(own, jobs, config.max_blocks_in_flight)
+    return [
+        o.value if isinstance(o, Done) else SceneResult(o.name, "failed", o.error) for o in outcomes
+    ]
 
 
-def _process(client: Client, sources: list[SceneSource], out_root: Path, config: ProcessConfig,
-             ref: ModelRef, model: Model | None, progress: ProgressFn | None) -> list[SceneResult]:
-    task_model = client.scatter(model, broadcast=True, hash=False) if model is not None else ref
-    described = describe_scenes(client, sources, config, task_model)
-    return segment(client, described, out_root, config, ref, task_model, progress)
+def describe_job(
+    sources: list[SceneSource], config: ProcessConfig, model: ModelArg
+) -> Job[list[SceneInfo]]:
+    """Open scenes on workers: their ``SceneInfo``, or the first scene's error."""
+    handles = []
+    for source in sources:
+        handles.append(
+            (yield Task(tasks.describe_scene, (source, config.scene_options, model), "describe"))
+        )
+    return (yield Wait(tuple(handles)))
 
 
-Described = list[tuple[SceneSource, SceneInfo | BaseException]]
+def scene_job(
+    source: SceneSource,
+    config: ProcessConfig,
+    ref: ModelRef,
+    model: ModelArg,
+    out_root: Path,
+    progress: ProgressFn | None,
+) -> Job[SceneResult]:
+    """One scene from its files to its outputs (the module docstring's steps)."""
+    [info] = yield from describe_job([source], config, model)
+    plan = make_plan(info, ref, config, out_root)
+    return (yield from segment_job(plan, config, model, progress))
 
 
-def describe_scenes(client: Client, sources: list[SceneSource], config: ProcessConfig,
-                    task_model: ModelRef | Future) -> Described:
-    """Open every scene on a worker: its ``SceneInfo``, or the error that stops it."""
-    futures = [client.submit(describe_scene, s, config.scene_options, task_model, pure=False)
-               for s in sources]
-    described: Described = []
-    for source, future in zip(sources, futures, strict=True):
-        try:
-            described.append((source, future.result()))
-        except Exception as exc:  # noqa: BLE001 (a task error arrives as whatever it raised)
-            described.append((source, exc))
-    return described
+def segment_job(
+    plan: ScenePlan, config: ProcessConfig, model: ModelArg, progress: ProgressFn | None
+) -> Job[SceneResult]:
+    """A planned scene to its COGs, polygons and manifest (or "up to date")."""
+    name = plan.scene.name
+    done = Manifest.read(plan.out_dir)
+    if (
+        not config.overwrite
+        and done is not None
+        and done.is_complete(plan.out_dir, plan.fingerprint)
+    ):
+        return SceneResult(name, "skipped", "up to date", done.output_paths(plan.out_dir))
+    _prepare_output(plan, keep_blocks=not config.overwrite)
+    started = time.perf_counter()
+    stats = yield from stream_blocks(plan, model, progress)
+    if stats.valid_pixels == 0:
+        raise SceneError(f"{name}: no valid pixels (the scene is all nodata)")
+    outputs = yield from assemble_job(plan.store, plan.tiling.blocks(), plan.out_dir)
+    counts = yield Task(
+        tasks.count_classes, (outputs["classes"], len(plan.info.card.classes)), "counts"
+    )
+    n_polygons = None
+    if config.polygons is not None:
+        outputs["polygons"] = plan.out_dir / "polygons.gpkg"
+        n_polygons = yield from vectorize_job(
+            outputs["classes"],
+            outputs["polygons"],
+            _polygon_options(plan, config),
+            polygon_info(plan),
+            outputs["probability"],
+        )
+    if config.quicklook:
+        outputs["quicklook"] = yield from call(
+            Task(
+                tasks.write_quicklook,
+                (plan.scene, outputs.get("polygons"), plan.out_dir / "quicklook.png"),
+                "quicklook",
+            )
+        )
+    [pixels] = yield Wait((counts,))
+    seconds = time.perf_counter() - started
+    manifest = scene_manifest(
+        plan,
+        config,
+        stats.tiles_done,
+        stats.tiles_skipped,
+        stats.blocks_reused,
+        pixels,
+        outputs,
+        seconds,
+    )
+    yield from call(Task(tasks.finish_outputs, (manifest, plan.out_dir, plan.store), "manifest"))
+    return SceneResult(
+        name,
+        "done",
+        "",
+        outputs,
+        seconds,
+        stats.tiles_done,
+        stats.tiles_skipped,
+        stats.blocks_reused,
+        len(plan.tiling.blocks()),
+        n_polygons,
+    )
 
 
-def segment(client: Client, described: Described, out_root: Path, config: ProcessConfig,
-            ref: ModelRef, task_model: ModelRef | Future, progress: ProgressFn | None = None
-            ) -> list[SceneResult]:
-    """Plan, stream and finish described scenes; one result each, in order."""
-    results: dict[str, SceneResult] = {}
-    order: list[str] = []
-    plans: list[ScenePlan] = []
-    for source, info in described:
-        name = source.name if isinstance(info, BaseException) else info.scene.name
-        order.append(name)
-        try:
-            if isinstance(info, BaseException):
-                raise info
-            plan = make_plan(info, ref, config, out_root, input_fingerprint(source.paths))
-            if not config.overwrite and is_up_to_date(plan.out_dir, plan.fingerprint):
-                results[name] = SceneResult(name, "skipped", "up to date", _outputs(plan.out_dir))
-                continue
-            _prepare_output(plan, keep_blocks=not config.overwrite)
-        except Exception as exc:  # noqa: BLE001 (one scene must not sink the batch)
-            results[name] = SceneResult(name, "failed", error_line(exc))
-            continue
-        plans.append(plan)
-    threads = sum(client.nthreads().values()) or 1
-    outcomes = stream_plans(client, [(p, task_model) for p in plans],
-                            max_blocks=config.max_blocks_in_flight or 2 * threads,
-                            gpu=has_gpu_workers(client), progress=progress)
-    for outcome in outcomes:
-        results[outcome.plan.scene.name] = _finish(client, outcome, config)
-    return [results[name] for name in order]
-
-
-def _outputs(out_dir: Path) -> dict[str, Path]:
-    manifest = json.loads((out_dir / MANIFEST).read_text())
-    return {layer: out_dir / name for layer, name in manifest["outputs"].items()}
+def assemble_job(store: BlockStore, blocks: list, out_dir: Path) -> Job[dict[str, Path]]:
+    """Every layer of ``store`` assembled into ``out_dir/<layer>.tif``, side by side."""
+    handles = []
+    for layer in store.layers:
+        handles.append(
+            (
+                yield Task(
+                    tasks.assemble_layer,
+                    (store, layer.name, blocks, out_dir / f"{layer.name}.tif"),
+                    "assemble",
+                )
+            )
+        )
+    paths = yield Wait(tuple(handles))
+    return {layer.name: path for layer, path in zip(store.layers, paths, strict=True)}
 
 
 def _prepare_output(plan: ScenePlan, keep_blocks: bool) -> None:
     """Make the scene's output folder, drop a stale manifest, keep only still-valid blocks."""
     try:
         plan.out_dir.mkdir(parents=True, exist_ok=True)
-        (plan.out_dir / MANIFEST).unlink(missing_ok=True)
+        (plan.out_dir / "manifest.json").unlink(missing_ok=True)
         plan.store.reset(plan.fingerprint, keep_blocks)
     except OSError as exc:
-        raise OutputError(f"{plan.out_dir}: output directory not writable "
-                          f"({exc.strerror or exc})") from exc
+        raise OutputError(
+            f"{plan.out_dir}: output directory not writable ({exc.strerror or exc})"
+        ) from exc
 
 
-def _finish(client: Client, outcome: SceneOutcome, config: ProcessConfig) -> SceneResult:
-    plan = outcome.plan
-    name = plan.scene.name
-    if outcome.error is not None:
-        return SceneResult(name, "failed", outcome.error, seconds=outcome.seconds)
-    try:
-        counts = client.submit(class_counts, outcome.outputs["classes"],
-                               len(plan.info.card.classes), pure=False).result()
-        if config.polygons is not None:
-            outcome.outputs["polygons"] = _scene_polygons(client, plan, outcome, config)
-        if config.quicklook:
-            outcome.outputs["quicklook"] = client.submit(
-                write_quicklook, plan.scene, outcome.outputs.get("polygons"),
-                plan.out_dir / "quicklook.png", pure=False).result()
-        params = {"batch_size": config.batch_size, "model_spec": config.model,
-                  "scene_options": asdict(config.scene_options)}
-        write_manifest(plan.out_dir, build_manifest(outcome, counts, params))
-        plan.store.remove()
-    except Exception as exc:  # noqa: BLE001 (one scene must not sink the batch)
-        return SceneResult(name, "failed", error_line(exc), seconds=outcome.seconds)
-    return SceneResult(name, "done", "", outcome.outputs, outcome.tiles_done,
-                       outcome.tiles_skipped, outcome.blocks_reused, outcome.seconds,
-                       len(plan.tiling.blocks()))
+def _polygon_options(plan: ScenePlan, config: ProcessConfig) -> VectorizeOptions:
+    card = plan.info.card
+    assert config.polygons is not None
+    return VectorizeOptions(
+        card.classes.index(card.target_class), card.target_class, config.polygons
+    )
 
 
-def _scene_polygons(client: Client, plan: ScenePlan, outcome: SceneOutcome,
-                    config: ProcessConfig) -> Path:
-    card, scene = plan.info.card, plan.scene
-    options = VectorizeOptions(card.classes.index(card.target_class), card.target_class,
-                               config.polygons)
-    info = PolygonInfo.for_scene(scene.name, scene.date.isoformat() if scene.date else None,
-                                 plan.model.id)
-    out = plan.out_dir / "polygons.gpkg"
-    vectorize(outcome.outputs["classes"], out, options, info,
-              probability=outcome.outputs["probability"], client=client)
-    return out
+def polygon_info(plan: ScenePlan) -> PolygonInfo:
+    """The attributes each polygon of a scene carries: scene, date and model."""
+    scene = plan.scene
+    return PolygonInfo.for_scene(
+        scene.name, scene.date.isoformat() if scene.date else None, plan.model.id
+    )
 
 
+def scene_manifest(
+    plan: ScenePlan,
+    config: ProcessConfig,
+    predicted: int,
+    skipped: int,
+    reused: int,
+    class_pixels: list[int],
+    outputs: dict[str, Path],
+    seconds: float,
+) -> Manifest:
+    """The manifest of a processed scene."""
+    scene, card = plan.scene, plan.info.card
+    res_x, res_y = scene.grid.resolution
+    return Manifest.new(
+        kind="scene",
+        name=scene.name,
+        fingerprint=plan.fingerprint,
+        inputs=tuple(InputFile.of(p) for p in scene.paths),
+        scenes=(SceneRecord.of(scene, plan.info.bands),),
+        model=ModelRecord(id=plan.model.id, card=card.model_dump(mode="json")),
+        parameters=plan.parameters | {"batch_size": config.batch_size, "model_spec": config.model},
+        outputs={layer: path.name for layer, path in outputs.items()},
+        class_rasters={
+            "classes": ClassRaster(
+                classes=card.classes,
+                probability=outputs["probability"].name,
+                probability_bands={c: i + 1 for i, c in enumerate(card.classes)},
+            )
+        },
+        polygon_attributes=polygon_info(plan).attributes,
+        tiles=TileCounts(
+            total=plan.tiling.n_tiles,
+            predicted=predicted,
+            skipped_nodata=skipped,
+            blocks_total=len(plan.tiling.blocks()),
+            blocks_reused=reused,
+        ),
+        classes={
+            c: ClassCount(pixels=n, area_crs_units2=n * res_x * res_y)
+            for c, n in zip(card.classes, class_pixels, strict=True)
+        },
+        timings={"seconds": round(seconds, 3)},
+    )

@@ -5,59 +5,65 @@ from pathlib import Path
 
 from distributed import Client
 
-from geoseg.cluster import connect
+from geoseg.cluster import using
 from geoseg.cluster.streaming import ProgressFn
-from geoseg.errors import GeosegError
-from geoseg.pipeline.change import ChangeResult, change, change_pairs
-from geoseg.pipeline.process import SceneResult, process
+from geoseg.pipeline.change import change, change_pairs
+from geoseg.pipeline.process import process
+from geoseg.results import ChangeResult, SceneResult
 from geoseg.workflows import change_options, load_workflow, process_config, scene_paths
 
 
-@dataclass
+@dataclass(frozen=True)
 class WorkflowResult:
-    """Each step's results: scenes processed, and date pairs compared (or why they failed)."""
+    """Each step's results: scenes processed, and date pairs compared."""
 
     name: str
     out_dir: Path
     scenes: list[SceneResult]
-    changes: list[ChangeResult | tuple[str, str]]
+    changes: list[ChangeResult]
 
     @property
     def failed(self) -> bool:
-        return any(r.status == "failed" for r in self.scenes) or any(
-            isinstance(c, tuple) for c in self.changes)
+        return any(r.failed for r in [*self.scenes, *self.changes])
 
 
-def run_workflow(path: str | Path, *, client: Client | None = None, scheduler: str | None = None,
-                 n_workers: int | None = None, progress: ProgressFn | None = None
-                 ) -> WorkflowResult:
+def run_workflow(
+    path: str | Path,
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> WorkflowResult:
     """Validate the workflow at ``path``, then run its steps; outputs go under ``outputs.dir``
     (``scenes/`` for process, ``change/`` for change)."""
     workflow, base = load_workflow(path)
-    if client is None:
-        workers = n_workers or workflow.resources.workers
-        with connect(scheduler, workers) as own:
-            return run_workflow(path, client=own, progress=progress)
     out = base / workflow.outputs.dir
     config = process_config(workflow, base)
     paths = scene_paths(workflow, base)
-    result = WorkflowResult(workflow.name, out, [], [])
-    if "process" in workflow.steps:
-        for scenes in paths:
-            result.scenes += process(scenes, out / "scenes", config, client=client,
-                                     progress=progress)
-    if "change" in workflow.steps and workflow.change is not None:
-        options = change_options(workflow)
-        if workflow.change.pairs == "consecutive":
-            result.changes = change_pairs(paths, out / "change", config, options, client=client,
-                                          progress=progress)
-        else:
-            for before, after in workflow.change.pairs:
-                name = f"{Path(before).stem}__{Path(after).stem}"
-                try:
-                    result.changes.append(change(base / before, base / after,
-                                                 out / "change" / name, config, options,
-                                                 client=client, progress=progress))
-                except GeosegError as exc:  # one bad pair does not stop the others
-                    result.changes.append((name, str(exc)))
-    return result
+    scenes: list[SceneResult] = []
+    changes: list[ChangeResult] = []
+    with using(client, scheduler, n_workers or workflow.resources.workers) as own:
+        if "process" in workflow.steps:
+            for found in paths:
+                scenes += process(found, out / "scenes", config, client=own, progress=progress)
+        if "change" in workflow.steps and workflow.change is not None:
+            options = change_options(workflow)
+            if workflow.change.pairs == "consecutive":
+                changes = change_pairs(
+                    paths, out / "change", config, options, client=own, progress=progress
+                )
+            else:
+                changes = [
+                    change(
+                        base / before,
+                        base / after,
+                        out / "change" / f"{Path(before).stem}__{Path(after).stem}",
+                        config,
+                        options,
+                        client=own,
+                        progress=progress,
+                    )
+                    for before, after in workflow.change.pairs
+                ]
+    return WorkflowResult(workflow.name, out, scenes, changes)

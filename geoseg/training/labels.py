@@ -38,9 +38,17 @@ class RasterLabels:
 
     def read_grid(self, grid: Grid, window: Window) -> np.ndarray:
         """Class indices of ``window`` of ``grid`` (IGNORE where unlabelled)."""
-        with rasterio.open(self.path) as src, WarpedVRT(
-                src, crs=grid.crs, transform=grid.transform, width=grid.width,
-                height=grid.height, resampling=Resampling.nearest) as vrt:
+        with (
+            rasterio.open(self.path) as src,
+            WarpedVRT(
+                src,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=grid.width,
+                height=grid.height,
+                resampling=Resampling.nearest,
+            ) as vrt,
+        ):
             values = vrt.read(1, window=window)
         out = np.full(values.shape, IGNORE, np.uint8)
         for value, index in self.mapping:
@@ -61,13 +69,21 @@ class VectorLabels:
         """Class indices of ``window`` of ``grid`` (IGNORE outside every polygon)."""
         polygons = _polygons(self.path, grid.crs.to_wkt())
         classes = dict(self.mapping)
-        shapes = [(geom, classes[value]) for geom, value in zip(
-            polygons.geometry, polygons[self.column], strict=True) if value in classes]
+        shapes = [
+            (geom, classes[value])
+            for geom, value in zip(polygons.geometry, polygons[self.column], strict=True)
+            if value in classes
+        ]
         shape = (int(window.height), int(window.width))
         if not shapes:
             return np.full(shape, IGNORE, np.uint8)
-        return rasterize(shapes, out_shape=shape, fill=IGNORE, dtype="uint8",
-                         transform=grid.window_transform(window))
+        return rasterize(
+            shapes,
+            out_shape=shape,
+            fill=IGNORE,
+            dtype="uint8",
+            transform=grid.window_transform(window),
+        )
 
 
 @lru_cache(maxsize=4)
@@ -95,8 +111,9 @@ class SpectralLabels:
 Labels = RasterLabels | VectorLabels | SpectralLabels
 
 
-def labels_from_option(spec: str, column: str, mapping: str | None,
-                       classes: tuple[str, ...]) -> Labels:
+def labels_from_option(
+    spec: str, column: str, mapping: str | None, classes: tuple[str, ...]
+) -> Labels:
     """Labels from a command-line spec: ``spectral``, a vector file, or a class raster.
 
     ``mapping`` is ``VALUE=CLASS,...`` (e.g. ``Forest=forest,NonForest=non_forest`` or
@@ -107,10 +124,18 @@ def labels_from_option(spec: str, column: str, mapping: str | None,
     pairs = [item.split("=", 1) for item in mapping.split(",")] if mapping else []
     unknown = sorted({c for _, c in pairs} - set(classes))
     if unknown or any(len(p) != 2 for p in pairs):
-        raise ConfigError(f"--map {mapping!r}: give VALUE=CLASS pairs with classes from {classes}")
+        raise ConfigError(
+            f"`mapping` {mapping!r}: give VALUE=CLASS pairs with classes from {classes}",
+            options=("mapping",),
+        )
     if spec.lower().endswith((".gpkg", ".shp", ".geojson", ".json", ".fgb")):
-        mapped = [(v, classes.index(c)) for v, c in pairs] or [(c, i) for i, c in enumerate(classes)]
+        mapped = [(v, classes.index(c)) for v, c in pairs] or [
+            (c, i) for i, c in enumerate(classes)
+        ]
         return VectorLabels(spec, column, tuple(mapped))
     if not pairs:
-        raise ConfigError("a label raster needs --map VALUE=CLASS,... (which value is which class)")
+        raise ConfigError(
+            "a label raster needs `mapping` VALUE=CLASS,... (which value is which class)",
+            options=("mapping",),
+        )
     return RasterLabels(spec, tuple((int(v), classes.index(c)) for v, c in pairs))

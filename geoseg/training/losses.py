@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from geoseg.evaluation import IGNORE
 
 
-def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE,
-              eps: float = 1.0) -> torch.Tensor:
+def dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE, eps: float = 1.0
+) -> torch.Tensor:
     labelled = (target != ignore_index).unsqueeze(1)
     probs = torch.softmax(logits, dim=1) * labelled
     one_hot = F.one_hot(torch.where(labelled[:, 0], target, 0), logits.shape[1])
@@ -30,9 +31,13 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IG
     return 1 - score.mean()
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
-               class_weights: torch.Tensor | None = None, ignore_index: int = IGNORE
-               ) -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 2.0,
+    class_weights: torch.Tensor | None = None,
+    ignore_index: int = IGNORE,
+) -> torch.Tensor:
     labelled = target != ignore_index
     log_p = F.log_softmax(logits, dim=1)
     safe = torch.where(labelled, target, 0).unsqueeze(1)
@@ -55,5 +60,6 @@ class DiceFocalLoss:
 
     def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         weights = torch.tensor(self.class_weights) if self.class_weights else None
-        return (self.dice_weight * dice_loss(logits, target)
-                + self.focal_weight * focal_loss(logits, target, self.gamma, weights))
+        return self.dice_weight * dice_loss(logits, target) + self.focal_weight * focal_loss(
+            logits, target, self.gamma, weights
+        )

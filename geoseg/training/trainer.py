@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from rasterio.windows import Window
 
-from geoseg import __version__
 from geoseg.errors import ConfigError
 from geoseg.evaluation import class_scores, confusion_matrix
 from geoseg.inference import predict_whole
@@ -27,6 +26,7 @@ from geoseg.scenes import Scene
 from geoseg.training.labels import Labels
 from geoseg.training.losses import IGNORE, DiceFocalLoss
 from geoseg.training.split import SpatialSplit, spatial_split
+from geoseg.version import __version__
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,18 @@ class TrainResult:
     history: list[dict]
 
 
-def _read(scene: Scene, labels: Labels, window: Window, bands: tuple[str, ...]
-          ) -> tuple[np.ndarray, np.ndarray]:
+def _read(
+    scene: Scene, labels: Labels, window: Window, bands: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     x, valid = scene.read(window, bands)
     y = labels.read(scene, window)
     y[~valid] = IGNORE
     return x, y
 
 
-def _d4(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator
-        ) -> tuple[torch.Tensor, torch.Tensor]:
+def _d4(
+    x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     k = int(rng.integers(4))
     x, y = torch.rot90(x, k, (-2, -1)), torch.rot90(y, k, (-2, -1))
     if rng.random() < 0.5:
@@ -88,9 +90,15 @@ def _normalisation(tiles: list[tuple[np.ndarray, np.ndarray]]) -> Normalisation:
     return Normalisation(mean=tuple(map(float, stack.mean(axis=1))), std=tuple(map(float, std)))
 
 
-def validate(predict: Callable[[np.ndarray], np.ndarray], bands: tuple[str, ...],
-             classes: tuple[str, ...], target_class: str, scene: Scene, labels: Labels,
-             blocks: tuple[Window, ...]) -> dict:
+def validate(
+    predict: Callable[[np.ndarray], np.ndarray],
+    bands: tuple[str, ...],
+    classes: tuple[str, ...],
+    target_class: str,
+    scene: Scene,
+    labels: Labels,
+    blocks: tuple[Window, ...],
+) -> dict:
     """Confusion matrix and scores over held-out ``blocks``, each predicted whole.
 
     ``predict`` maps reflectance ``(bands, rows, cols)`` to a class map ``(rows, cols)``: any
@@ -102,8 +110,12 @@ def validate(predict: Callable[[np.ndarray], np.ndarray], bands: tuple[str, ...]
         matrix += confusion_matrix(y, predict(x), len(classes))
     scores = class_scores(matrix)
     target = classes.index(target_class)
-    return {"f1": scores[target]["f1"], "iou": scores[target]["iou"],
-            "scores": scores, "confusion": matrix.tolist()}
+    return {
+        "f1": scores[target]["f1"],
+        "iou": scores[target]["iou"],
+        "scores": scores,
+        "confusion": matrix.tolist(),
+    }
 
 
 def torch_predictor(module: torch.nn.Module, card: ModelCard) -> Callable[[np.ndarray], np.ndarray]:
@@ -112,8 +124,9 @@ def torch_predictor(module: torch.nn.Module, card: ModelCard) -> Callable[[np.nd
     return lambda x: predict_whole(model, x, card.bands).argmax(0)
 
 
-def tile_weights(tiles: list[tuple[np.ndarray, np.ndarray]], target: int, balanced: bool
-                 ) -> np.ndarray:
+def tile_weights(
+    tiles: list[tuple[np.ndarray, np.ndarray]], target: int, balanced: bool
+) -> np.ndarray:
     """Sampling probability of each tile: uniform, or (class-balanced) half uniform and half in
     proportion to the tile's labelled pixels of the target class, which is usually the rare one."""
     uniform = np.full(len(tiles), 1 / len(tiles))
@@ -125,13 +138,26 @@ def tile_weights(tiles: list[tuple[np.ndarray, np.ndarray]], target: int, balanc
 
 def split_of(height: int, width: int, config: TrainConfig) -> SpatialSplit:
     """The held-out blocks ``config`` asks for on a ``height × width`` scene."""
-    return spatial_split(height, width, config.val_block, config.val_fraction, config.gap,
-                         config.seed, config.test_fraction)
+    return spatial_split(
+        height,
+        width,
+        config.val_block,
+        config.val_fraction,
+        config.gap,
+        config.seed,
+        config.test_fraction,
+    )
 
 
-def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
-          labels_note: str = "", half: bool = False,
-          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+def train(
+    scene: Scene,
+    labels: Labels,
+    out: Path,
+    config: TrainConfig,
+    labels_note: str = "",
+    half: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> TrainResult:
     """Train, validate each epoch, keep the best weights; write ``out/model.safetensors`` + card
     (float16 weights when ``half``). ``on_epoch`` receives each epoch's row of the history.
 
@@ -141,25 +167,36 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
     rng = np.random.default_rng(config.seed)
     grid = scene.grid
     split = split_of(grid.height, grid.width, config)
-    tiles = [_read(scene, labels, w, config.bands)
-             for w in split.training_tiles(config.tile, config.tile // 2)]
+    tiles = [
+        _read(scene, labels, w, config.bands)
+        for w in split.training_tiles(config.tile, config.tile // 2)
+    ]
     tiles = [(x, y) for x, y in tiles if (y != IGNORE).any()]
     if not tiles:
         raise ConfigError(f"{scene.name}: no labelled training tile outside the validation blocks")
-    stride = 2 ** config.encoder_depth
-    card = ModelCard(name=out.name, architecture=config.architecture, encoder=config.encoder,
-                     encoder_depth=config.encoder_depth,
-                     bands=config.bands, classes=config.classes, target_class=config.target_class,
-                     normalisation=_normalisation(tiles), edge_margin=16, stride=stride,
-                     tile_size=config.tile, overlap=max(stride, config.tile // 4 // stride * stride))
+    stride = 2**config.encoder_depth
+    norm = _normalisation(tiles)
+    card = ModelCard(
+        name=out.name,
+        architecture=config.architecture,
+        encoder=config.encoder,
+        encoder_depth=config.encoder_depth,
+        bands=config.bands,
+        classes=config.classes,
+        target_class=config.target_class,
+        normalisation=norm,
+        edge_margin=16,
+        stride=stride,
+        tile_size=config.tile,
+        overlap=max(stride, config.tile // 4 // stride * stride),
+    )
     device = pick_device()
     module = build_smp_module(card).to(device)
     optimiser = torch.optim.Adam(module.parameters(), lr=config.learning_rate)
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    weights = tile_weights(tiles, config.classes.index(config.target_class),
-                           config.class_balanced)
-    mean = torch.tensor(card.normalisation.mean).view(-1, 1, 1)
-    std = torch.tensor(card.normalisation.std).view(-1, 1, 1)
+    weights = tile_weights(tiles, config.classes.index(config.target_class), config.class_balanced)
+    mean = torch.tensor(norm.mean).view(-1, 1, 1)
+    std = torch.tensor(norm.std).view(-1, 1, 1)
     history: list[dict] = []
     best: tuple[float, dict] = (-1.0, {})
     for epoch in range(config.epochs):
@@ -167,9 +204,14 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
         losses = []
         start = time.perf_counter()
         for _ in range(config.steps_per_epoch):
-            pairs = [_d4((torch.from_numpy(tiles[i][0]) - mean) / std,
-                         torch.from_numpy(tiles[i][1]).long(), rng)
-                     for i in rng.choice(len(tiles), size=config.batch_size, p=weights)]
+            pairs = [
+                _d4(
+                    (torch.from_numpy(tiles[i][0]) - mean) / std,
+                    torch.from_numpy(tiles[i][1]).long(),
+                    rng,
+                )
+                for i in rng.choice(len(tiles), size=config.batch_size, p=weights)
+            ]
             x = torch.stack([p[0] for p in pairs]).to(device)
             y = torch.stack([p[1] for p in pairs]).to(device)
             with torch.autocast(device.type, enabled=device.type == "cuda"):
@@ -179,31 +221,75 @@ def train(scene: Scene, labels: Labels, out: Path, config: TrainConfig,
             scaler.step(optimiser)
             scaler.update()
             losses.append(loss.item())
-        metrics = validate(torch_predictor(module, card), card.bands, card.classes,
-                           card.target_class, scene, labels, split.validation)
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                        "val_f1": metrics["f1"], "val_iou": metrics["iou"],
-                        "seconds": round(time.perf_counter() - start, 1)})
+        metrics = validate(
+            torch_predictor(module, card),
+            card.bands,
+            card.classes,
+            card.target_class,
+            scene,
+            labels,
+            split.validation,
+        )
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": float(np.mean(losses)),
+                "val_f1": metrics["f1"],
+                "val_iou": metrics["iou"],
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
         if on_epoch:
             on_epoch(history[-1])
         score = metrics["f1"] if np.isfinite(metrics["f1"]) else 0.0
         if score > best[0]:
-            best = (score, {"state": {k: v.clone() for k, v in module.state_dict().items()},
-                            "metrics": metrics, "epoch": epoch + 1})
+            best = (
+                score,
+                {
+                    "state": {k: v.clone() for k, v in module.state_dict().items()},
+                    "metrics": metrics,
+                    "epoch": epoch + 1,
+                },
+            )
         elif epoch + 1 - best[1]["epoch"] >= config.patience:
             break
     module.load_state_dict(best[1]["state"])
-    test = (validate(torch_predictor(module, card), card.bands, card.classes, card.target_class,
-                     scene, labels, split.test) if split.test else None)
+    test = (
+        validate(
+            torch_predictor(module, card),
+            card.bands,
+            card.classes,
+            card.target_class,
+            scene,
+            labels,
+            split.test,
+        )
+        if split.test
+        else None
+    )
     module.cpu()
-    card = card.model_copy(update={"training": {
-        "scene": scene.name, "date": scene.date.isoformat() if scene.date else None,
-        "labels": labels_note, "seed": config.seed, "best_epoch": best[1]["epoch"],
-        "validation": {k: best[1]["metrics"][k] for k in ("f1", "iou", "scores")},
-        "test": test and {k: test[k] for k in ("f1", "iou", "scores")},
-        "split": {"val_block": config.val_block, "val_fraction": config.val_fraction,
-                  "test_fraction": config.test_fraction, "gap": config.gap},
-        "config": {k: v for k, v in asdict(config).items() if k != "loss"},
-        "history": history, "geoseg": __version__, "torch": torch.__version__}})
+    card = card.model_copy(
+        update={
+            "training": {
+                "scene": scene.name,
+                "date": scene.date.isoformat() if scene.date else None,
+                "labels": labels_note,
+                "seed": config.seed,
+                "best_epoch": best[1]["epoch"],
+                "validation": {k: best[1]["metrics"][k] for k in ("f1", "iou", "scores")},
+                "test": test and {k: test[k] for k in ("f1", "iou", "scores")},
+                "split": {
+                    "val_block": config.val_block,
+                    "val_fraction": config.val_fraction,
+                    "test_fraction": config.test_fraction,
+                    "gap": config.gap,
+                },
+                "config": {k: v for k, v in asdict(config).items() if k != "loss"},
+                "history": history,
+                "geoseg": __version__,
+                "torch": torch.__version__,
+            }
+        }
+    )
     path = save_checkpoint(module, card, out / "model.safetensors", half=half)
     return TrainResult(path, card, history)

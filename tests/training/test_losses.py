@@ -15,19 +15,21 @@ def two_pixels() -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_focal_with_gamma_zero_is_cross_entropy() -> None:
     logits, target = torch.randn(2, 3, 4, 5), torch.randint(0, 3, (2, 4, 5))
-    torch.testing.assert_close(focal_loss(logits, target, gamma=0.0),
-                               F.cross_entropy(logits, target))
+    torch.testing.assert_close(
+        focal_loss(logits, target, gamma=0.0), F.cross_entropy(logits, target)
+    )
 
 
 def test_focal_by_hand() -> None:
     logits, target = two_pixels()
-    p1 = math.exp(2) / (math.exp(2) + 1)   # p_t of pixel 1
-    p2 = math.exp(1) / (math.exp(1) + 1)   # p_t of pixel 2
+    p1 = math.exp(2) / (math.exp(2) + 1)  # p_t of pixel 1
+    p2 = math.exp(1) / (math.exp(1) + 1)  # p_t of pixel 2
     expected = -((1 - p1) ** 2 * math.log(p1) + (1 - p2) ** 2 * math.log(p2)) / 2
     assert focal_loss(logits, target, gamma=2.0).item() == pytest.approx(expected, rel=1e-6)
     weighted = -(0.25 * (1 - p1) ** 2 * math.log(p1) + 0.75 * (1 - p2) ** 2 * math.log(p2)) / 2
     assert focal_loss(logits, target, 2.0, torch.tensor([0.25, 0.75])).item() == pytest.approx(
-        weighted, rel=1e-6)
+        weighted, rel=1e-6
+    )
 
 
 def test_dice_by_hand() -> None:

@@ -5,29 +5,36 @@ from geoseg.errors import ConfigError
 from geoseg.training.split import spatial_split
 
 
-@pytest.mark.parametrize(("height", "width", "block", "gap", "seed"), [
-    (947, 930, 256, 32, 0), (500, 700, 128, 16, 1), (300, 300, 100, 0, 2)])
+@pytest.mark.parametrize(
+    ("height", "width", "block", "gap", "seed"),
+    [(947, 930, 256, 32, 0), (500, 700, 128, 16, 1), (300, 300, 100, 0, 2)],
+)
 @pytest.mark.parametrize("test_fraction", [0.0, 0.2])
 def test_no_held_out_pixel_lies_in_or_within_the_gap_of_a_training_tile(
-        height: int, width: int, block: int, gap: int, seed: int, test_fraction: float) -> None:
+    height: int, width: int, block: int, gap: int, seed: int, test_fraction: float
+) -> None:
     split = spatial_split(height, width, block, 0.25, gap, seed, test_fraction)
     assert not set(split.validation) & set(split.test)
     assert bool(split.test) == (test_fraction > 0)
     validation = np.zeros((height, width), bool)
     for v in split.validation + split.test:
-        validation[v.row_off:v.row_off + v.height, v.col_off:v.col_off + v.width] = True
+        validation[v.row_off : v.row_off + v.height, v.col_off : v.col_off + v.width] = True
     tiles = split.training_tiles(64, 32)
     assert tiles and validation.any()
     near_training = np.zeros_like(validation)
     for t in tiles:
-        near_training[max(0, t.row_off - gap):t.row_off + t.height + gap,
-                      max(0, t.col_off - gap):t.col_off + t.width + gap] = True
+        near_training[
+            max(0, t.row_off - gap) : t.row_off + t.height + gap,
+            max(0, t.col_off - gap) : t.col_off + t.width + gap,
+        ] = True
     assert not (validation & near_training).any()
 
 
 def test_split_is_seeded_and_holds_out_about_the_fraction() -> None:
-    a, b = spatial_split(1000, 1000, 100, 0.2, 10, seed=3), spatial_split(1000, 1000, 100, 0.2,
-                                                                         10, seed=3)
+    a, b = (
+        spatial_split(1000, 1000, 100, 0.2, 10, seed=3),
+        spatial_split(1000, 1000, 100, 0.2, 10, seed=3),
+    )
     assert a == b and len(a.validation) == 20 and not a.test
     assert spatial_split(1000, 1000, 100, 0.2, 10, seed=4) != a
 

@@ -1,0 +1,347 @@
+"""The engine: the one place geoseg hands work to Dask.
+
+A *job* is a generator that describes its work as typed steps and gets their results back::
+
+    def scene_job(...) -> Job[SceneResult]:
+        handle = yield Task(tasks.assemble_layer, (store, "classes", blocks, final), "assemble")
+        [path] = yield Wait((handle,))
+        ...
+        return SceneResult(...)
+
+The engine runs many jobs at once on one client: ``yield Task`` submits a call and gives back its
+``Handle`` at once (a handle can be an argument of later tasks: Dask passes the result worker to
+worker); ``yield Wait`` resumes the job with the results once they are all in; ``yield Spawn``
+starts another job (a date of a change pair) whose result a ``Wait`` collects like a task's. So the
+polygons and manifest of scene N run on workers while scene N+1's tiles are inferred, and the
+pipeline modules never touch a future.
+
+Memory stays bounded by the *slots*: a task marked ``slot=True`` (a block being stitched) waits
+until fewer than ``max_slots`` such tasks are in flight, and waiting jobs are served in the order
+they were started, so scenes stream one after another, never all at once.
+
+A task's error fails its job, not the run: it is raised inside the job at its current ``yield``
+(the job may catch it), and a job that ends with an error is reported as ``Failed`` with one line;
+its remaining tasks are cancelled. Other jobs go on.
+"""
+
+import heapq
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from uuid import uuid4
+
+from distributed import Client, Future, as_completed
+
+from geoseg.errors import GeosegError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A submitted task's result, still on the cluster."""
+
+    future: Future
+
+
+@dataclass(frozen=True)
+class Task:
+    """Run ``fn(*args)`` on a worker. ``Handle`` arguments are replaced by their results.
+
+    Attributes:
+        fn: a task function (``geoseg.cluster.tasks``).
+        args: its arguments: small values, paths and handles.
+        name: the stage, shown in Dask's dashboard and task stream (``predict``, ``stitch`` ...).
+        gpu: runs where the ``GPU`` resource is, when any worker has one.
+        slot: counts against the engine's bound on tasks in flight (see the module docstring).
+        done: called in the client, without the result, when the task has finished.
+    """
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    name: str
+    gpu: bool = False
+    slot: bool = False
+    done: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """A spawned job, to ``Wait`` for like a task."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Resume the job with the results of these handles, in order; with ``fetch=False`` only
+    once they are done (the results stay on the workers, the job gets Nones)."""
+
+    handles: tuple[Handle | JobHandle, ...]
+    fetch: bool = True
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Wait for a free slot and hold it for the job's next ``slot`` task: work submitted in
+    between (the predictions a block needs) then starts only when the block may."""
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """Start a job beside this one; the ``yield`` gives its ``JobHandle``."""
+
+    job: "Job[Any]"
+    name: str
+
+
+Step = Task | Wait | Spawn | Slot
+Job = Generator[Step, Any, T]
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """A job that returned ``value``."""
+
+    name: str
+    value: T
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A job that raised: ``error`` is one line."""
+
+    name: str
+    error: str
+
+
+Outcome = Done[T] | Failed
+
+
+class JobFailed(GeosegError):
+    """A job waited on a spawned job that failed."""
+
+
+def error_line(exc: BaseException) -> str:
+    """A one-line message for an exception raised in a task or a job."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, GeosegError) else f"{type(exc).__name__}: {text}"
+
+
+@dataclass(eq=False)
+class _Run:
+    """One job's state in the engine."""
+
+    index: int
+    name: str
+    job: Job[Any]
+    parent: "_Run | None"
+    futures: set[Future] = field(default_factory=set)
+    children: list["_Run"] = field(default_factory=list)
+    waiting: Wait | None = None
+    pending_slot: Task | Slot | None = None
+    held_slots: int = 0
+    outcome: Outcome[Any] | None = None
+
+    @property
+    def priority(self) -> tuple[int, int]:
+        """Slots go to the oldest top-level job first, and within it to the oldest job."""
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        return root.index, self.index
+
+
+class Engine:
+    """Runs jobs on ``client`` (see the module docstring)."""
+
+    def __init__(self, client: Client, max_slots: int | None = None) -> None:
+        self.client = client
+        # Two blocks per worker thread keep every thread busy while a block is written.
+        self.max_slots = max_slots or 2 * (sum(client.nthreads().values()) or 1)
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        self.gpu = any(w.get("resources", {}).get("GPU", 0) > 0 for w in workers)
+        self._runs: list[_Run] = []
+        self._owner: dict[Future, tuple[_Run, Task]] = {}
+        self._slots_used = 0
+        self._slot_queue: list[tuple[tuple[int, int], int]] = []  # (priority, run index)
+        self._completed = as_completed()
+
+    def run(self, jobs: Iterable[tuple[str, Job[T]]]) -> list[Outcome[T]]:
+        """Run named jobs to their end; one outcome per job, in order."""
+        top = [self._start(job, name, None) for name, job in jobs]
+        try:
+            for run in top:
+                self._resume(run, None)
+            for future in self._completed:
+                self._finished(future)
+                if all(r.outcome is not None for r in top):
+                    break
+        finally:
+            self.client.cancel([f for r in self._runs for f in r.futures])
+        return [run.outcome for run in top if run.outcome is not None]
+
+    def _start(self, job: Job[Any], name: str, parent: _Run | None) -> _Run:
+        run = _Run(len(self._runs), name, job, parent)
+        self._runs.append(run)
+        if parent is not None:
+            parent.children.append(run)
+        return run
+
+    def _submit(self, run: _Run, task: Task) -> Handle:
+        future = self.client.submit(
+            task.fn,
+            *map(_unwrapped, task.args),
+            key=f"{task.name}-{run.name}-{uuid4().hex[:12]}",
+            pure=False,
+            resources={"GPU": 1} if task.gpu and self.gpu else None,
+        )
+        run.futures.add(future)
+        self._owner[future] = (run, task)
+        self._completed.add(future)
+        self._slots_used += task.slot
+        return Handle(future)
+
+    def _resume(self, run: _Run, value: Any, error: BaseException | None = None) -> None:
+        """Drive ``run`` until it waits for something, ends or fails."""
+        while run.outcome is None:
+            try:
+                step = run.job.throw(error) if error is not None else run.job.send(value)
+            except StopIteration as stop:
+                return self._end(run, Done(run.name, stop.value))
+            except Exception as exc:  # noqa: BLE001 (a job's error fails that job only)
+                return self._end(run, Failed(run.name, error_line(exc)))
+            value, error = None, None
+            if isinstance(step, Task | Slot) and self._needs_slot(run, step):
+                run.pending_slot = step
+                heapq.heappush(self._slot_queue, (run.priority, run.index))
+                return None
+            if isinstance(step, Slot):
+                self._slots_used += 1
+                run.held_slots += 1
+            elif isinstance(step, Task):
+                value = self._submit(run, step)
+            elif isinstance(step, Spawn):
+                child = self._start(step.job, step.name, run)
+                value = JobHandle(child.index)
+                self._resume(child, None)
+            else:
+                run.waiting = step
+                self._try_wake(run)
+                return None
+        return None
+
+    def _needs_slot(self, run: _Run, step: Task | Slot) -> bool:
+        """Must ``step`` wait for a slot? A slot task first uses one its job holds."""
+        if isinstance(step, Task) and step.slot and run.held_slots:
+            run.held_slots -= 1
+            self._slots_used -= 1  # ``_submit`` counts it again
+            return False
+        return (isinstance(step, Slot) or step.slot) and self._slots_used >= self.max_slots
+
+    def _try_wake(self, run: _Run) -> None:
+        """Resume a waiting job if everything it waits for is in (or something failed)."""
+        if run.waiting is None:
+            return
+        results: list[Any] = []
+        for handle in run.waiting.handles:
+            if isinstance(handle, JobHandle):
+                outcome = self._runs[handle.index].outcome
+                if outcome is None:
+                    return
+                if isinstance(outcome, Failed):
+                    run.waiting = None
+                    self._resume(run, None, JobFailed(f"{outcome.name}: {outcome.error}"))
+                    return
+                results.append(outcome.value)
+            elif handle.future.status != "finished":
+                return  # pending, or failed: ``_finished`` raises its error in the job
+            else:
+                results.append(handle.future.result() if run.waiting.fetch else None)
+        run.waiting = None
+        self._resume(run, results)
+
+    def _finished(self, future: Future) -> None:
+        run, task = self._owner.pop(future)
+        run.futures.discard(future)
+        self._slots_used -= task.slot
+        if run.outcome is None:
+            if future.status != "finished":
+                error = future.exception() if future.status == "error" else None
+                self._fail(run, error or GeosegError("task cancelled"))
+            else:
+                if task.done is not None:
+                    task.done()
+                if run.waiting is not None and future in {
+                    h.future for h in run.waiting.handles if isinstance(h, Handle)
+                }:
+                    self._try_wake(run)
+        self._serve_slots()
+
+    def _fail(self, run: _Run, error: BaseException) -> None:
+        """A task of ``run`` failed: raise it in the job where it stands."""
+        run.waiting = run.pending_slot = None  # a stale slot-queue entry is skipped when served
+        self._resume(run, None, error)
+
+    def _serve_slots(self) -> None:
+        while self._slot_queue and self._slots_used < self.max_slots:
+            _, index = heapq.heappop(self._slot_queue)
+            run = self._runs[index]
+            step, run.pending_slot = run.pending_slot, None
+            if step is None or run.outcome is not None:
+                continue
+            if isinstance(step, Slot):
+                self._slots_used += 1
+                run.held_slots += 1
+                self._resume(run, None)
+            else:
+                self._resume(run, self._submit(run, step))
+
+    def _end(self, run: _Run, outcome: Outcome[Any]) -> None:
+        run.outcome = outcome
+        run.job.close()
+        self._slots_used -= run.held_slots
+        run.held_slots = 0
+        for child in run.children:
+            if child.outcome is None:
+                self._end(child, Failed(child.name, "cancelled: the job that started it ended"))
+        self.client.cancel(list(run.futures))
+        if (
+            run.parent is not None
+            and run.parent.waiting is not None
+            and any(
+                isinstance(h, JobHandle) and h.index == run.index
+                for h in run.parent.waiting.handles
+            )
+        ):
+            self._try_wake(run.parent)
+        self._serve_slots()
+
+
+def run_jobs(
+    client: Client, jobs: Iterable[tuple[str, Job[T]]], max_slots: int | None = None
+) -> list[Outcome[T]]:
+    """Run named jobs on ``client`` with at most ``max_slots`` slot tasks in flight (default: two
+    per worker thread)."""
+    return Engine(client, max_slots).run(jobs)
+
+
+def call(task: Task) -> Job[Any]:
+    """Run one task and return its result (``result = yield from call(Task(...))``)."""
+    handle = yield task
+    [result] = yield Wait((handle,))
+    return result
+
+
+def _unwrapped(arg: Any) -> Any:
+    """A task argument with its handles (also inside lists) replaced by their futures."""
+    if isinstance(arg, Handle):
+        return arg.future
+    if isinstance(arg, list):
+        return [_unwrapped(a) for a in arg]
+    return arg
+
+
+def share(client: Client, value: Any) -> Handle:
+    """``value`` (a model object) copied once to every worker, for tasks to take as an argument."""
+    return Handle(client.scatter(value, broadcast=True, hash=False))
