@@ -21,7 +21,8 @@ import numpy as np
 import rasterio
 from rasterio.features import rasterize
 
-from geoseg.change import LOSS, ChangeOptions
+from geoseg import ChangeOptions, ClusterOptions
+from geoseg.change import LOSS
 from geoseg.pipeline import change
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +103,7 @@ def main() -> None:
             AFTER,
             Path(tmp),
             options=ChangeOptions(normalise=not args.no_normalise, quicklook=False),
-            n_workers=2,
+            cluster=ClusterOptions(workers=2),
         )
         report = evaluate(Path(tmp), labels) | {
             "summary": result.summary.model_dump() if result.summary else None

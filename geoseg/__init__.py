@@ -7,21 +7,30 @@ The Python API is the product; the ``geoseg`` command is a thin layer over it::
 """
 
 from geoseg.errors import ConfigError, GeosegError, ModelError, OutputError, SceneError
+from geoseg.options import (
+    ChangeOptions,
+    ClusterOptions,
+    PolygonOptions,
+    ProcessConfig,
+    SceneOptions,
+)
 from geoseg.pipeline import change, change_pairs, evaluate, process, run_workflow, vectorize
-from geoseg.plan import ProcessConfig
 from geoseg.results import ChangeResult, EvaluationResult, PolygonsResult, SceneResult
-from geoseg.scenes import Scene, SceneOptions, find_scenes, open_scene
+from geoseg.scenes import Scene, find_scenes, open_scene
 from geoseg.seams import seam_excess, seam_ratio
 from geoseg.tiling import TileGrid
 from geoseg.version import __version__
 
 __all__ = [
+    "ChangeOptions",
     "ChangeResult",
+    "ClusterOptions",
     "ConfigError",
     "EvaluationResult",
     "GeosegError",
     "ModelError",
     "OutputError",
+    "PolygonOptions",
     "PolygonsResult",
     "ProcessConfig",
     "Scene",

@@ -5,9 +5,12 @@ with the model's default, a flag left out is not passed (the model's default hol
 about an option names it by the flag that sets it (``FLAGS``).
 """
 
+import functools
+import inspect
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,7 +21,14 @@ from rich.markup import escape
 
 from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError
-from geoseg.options import ChangeOptions, LossRule, PolygonOptions, ProcessConfig, SceneOptions
+from geoseg.options import (
+    ChangeOptions,
+    ClusterOptions,
+    LossRule,
+    PolygonOptions,
+    ProcessConfig,
+    SceneOptions,
+)
 from geoseg.pipeline import change as run_change
 from geoseg.pipeline import change_pairs as run_change_pairs
 from geoseg.pipeline import class_names, class_raster_options, run_workflow
@@ -35,7 +45,7 @@ from geoseg.reporting import (
 from geoseg.results import Result, SceneResult
 from geoseg.scenes import find_scenes, inspect_scenes, open_scene
 from geoseg.version import __version__
-from geoseg.workflows import json_schema_text, load_workflow, write_json_schema
+from geoseg.workflows import cluster_options, json_schema_text, load_workflow, write_json_schema
 
 E = TypeVar("E", bound=GeosegError)
 
@@ -72,6 +82,8 @@ FLAGS = {
     "min_drop": "--min-drop",
     "allow_reversed": "--allow-reversed",
     "mapping": "--map",  # training.labels.labels_from_option
+    "scheduler": "--scheduler",
+    "workers": "--workers",
 }
 
 
@@ -166,60 +178,117 @@ OffsetOpt = Annotated[float | None, _option(SceneOptions, "offset")]
 MinAreaOpt = Annotated[float | None, _option(PolygonOptions, "min_area_ha")]
 SimplifyOpt = Annotated[float | None, _option(PolygonOptions, "simplify_m")]
 SieveOpt = Annotated[int | None, _option(PolygonOptions, "sieve_pixels")]
-SchedulerOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Dask scheduler address (tcp://host:8786); default: an embedded local cluster."
-    ),
-]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Local cluster worker processes, sharing the cores (default: one per 8 cores)."
-    ),
-]
+SchedulerOpt = Annotated[str | None, _option(ClusterOptions, "scheduler")]
+WorkersOpt = Annotated[int | None, _option(ClusterOptions, "workers")]
 
 
-def _scene_options(
-    bands: str | None, sensor: str | None, scale: float | None, offset: float | None
-) -> dict[str, Any]:
-    names = tuple(b.strip() for b in bands.split(",")) if bands else None
-    return _given(bands=names, sensor=sensor, scale=scale, offset=offset)
+def _bands(names: str | None) -> tuple[str, ...] | None:
+    return tuple(b.strip() for b in names.split(",")) if names else None
 
 
-def _polygon_options(
-    min_area_ha: float | None, simplify: float | None, sieve: int | None, window: int | None = None
-) -> dict[str, Any]:
-    return _given(
-        min_area_ha=min_area_ha, simplify_m=simplify, sieve_pixels=sieve, window_size=window
-    )
+@dataclass(frozen=True)
+class FlagGroup:
+    """Flags that together fill one option model, declared once for every command using them:
+    ``flags`` maps each flag's parameter to its field and annotation; ``parse`` turns a given
+    value into the field's (comma-separated band names into a tuple)."""
+
+    flags: dict[str, tuple[str, Any]]
+    parse: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+
+    def given(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The fields the user gave, by field name."""
+        return _given(
+            **{
+                name: self.parse.get(param, lambda v: v)(values[param])
+                if values[param] is not None
+                else None
+                for param, (name, _) in self.flags.items()
+            }
+        )
+
+
+SEGMENT_FLAGS = FlagGroup(
+    {
+        "model": ("model", ModelOpt),
+        "precision": ("precision", PrecisionOpt),
+        "tile": ("tile_size", TileOpt),
+        "overlap": ("overlap", OverlapOpt),
+    }
+)
+SCENE_FLAGS = FlagGroup(
+    {
+        "bands": ("bands", BandsOpt),
+        "sensor": ("sensor", SensorOpt),
+        "scale": ("scale", ScaleOpt),
+        "offset": ("offset", OffsetOpt),
+    },
+    parse={"bands": _bands},
+)
+POLYGON_FLAGS = FlagGroup(
+    {
+        "min_area_ha": ("min_area_ha", MinAreaOpt),
+        "simplify": ("simplify_m", SimplifyOpt),
+        "sieve": ("sieve_pixels", SieveOpt),
+    }
+)
+CLUSTER_FLAGS = FlagGroup(
+    {"scheduler": ("scheduler", SchedulerOpt), "workers": ("workers", WorkersOpt)}
+)
+
+
+def with_flags_of(**groups: FlagGroup) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A command whose parameter ``NAME`` (for each ``NAME=group``) is replaced, on the command
+    line, by the group's flags; the command gets the fields the user gave, as a dict."""
+
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command)
+        params = []
+        for param in signature.parameters.values():
+            group = groups.get(param.name)
+            params += (
+                [param]
+                if group is None
+                else [
+                    inspect.Parameter(
+                        flag, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+                    )
+                    for flag, (_, annotation) in group.flags.items()
+                ]
+            )
+
+        @functools.wraps(command)
+        def with_groups(**values: Any) -> None:
+            for name, group in groups.items():
+                values[name] = group.given({p: values.pop(p) for p in group.flags})
+            command(**values)
+
+        with_groups.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        with_groups.__annotations__ = {p.name: p.annotation for p in params}
+        return with_groups
+
+    return wrap
 
 
 @app.command()
+@with_flags_of(
+    segment=SEGMENT_FLAGS, scene=SCENE_FLAGS, polygon=POLYGON_FLAGS, cluster=CLUSTER_FLAGS
+)
 def process(
     scenes: Annotated[Path, typer.Argument(help="Scene directory, or one scene file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
-    model: ModelOpt = None,
-    precision: PrecisionOpt = None,
-    tile: TileOpt = None,
-    overlap: OverlapOpt = None,
+    *,
+    segment: dict[str, Any],
     batch_size: Annotated[int | None, _option(ProcessConfig, "batch_size")] = None,
     block_size: Annotated[int | None, _option(ProcessConfig, "block_size")] = None,
     blend: Annotated[str | None, _option(ProcessConfig, "blend")] = None,
-    bands: BandsOpt = None,
-    sensor: SensorOpt = None,
-    scale: ScaleOpt = None,
-    offset: OffsetOpt = None,
+    scene: dict[str, Any],
     polygons: Annotated[
         bool | None, _option(ProcessConfig, "polygons", "--no-polygons: none.", switch=True)
     ] = None,
-    min_area_ha: MinAreaOpt = None,
-    simplify: SimplifyOpt = None,
-    sieve: SieveOpt = None,
+    polygon: dict[str, Any],
     quicklook: Annotated[bool | None, _option(ProcessConfig, "quicklook", switch=True)] = None,
     probability_dtype: Annotated[str | None, _option(ProcessConfig, "probability_dtype")] = None,
-    scheduler: SchedulerOpt = None,
-    workers: WorkersOpt = None,
+    cluster: dict[str, Any],
     overwrite: Annotated[bool | None, _option(ProcessConfig, "overwrite", switch=True)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -227,15 +296,12 @@ def process(
     model's target class, under OUT/<scene>/."""
     with one_line_errors():
         options = _given(
-            model=model,
-            precision=precision,
-            tile_size=tile,
-            overlap=overlap,
+            **segment,
             batch_size=batch_size,
             block_size=block_size,
             blend=blend,
-            scene_options=_scene_options(bands, sensor, scale, offset),
-            polygons=_polygon_options(min_area_ha, simplify, sieve),
+            scene_options=scene,
+            polygons=polygon,
             quicklook=quicklook,
             probability_dtype=probability_dtype,
             overwrite=overwrite,
@@ -243,7 +309,7 @@ def process(
         if polygons is False:
             options["polygons"] = None
         config = ProcessConfig(**options)
-        with connect(scheduler, workers) as client:
+        with connect(ClusterOptions(**cluster)) as client:
             console.print(f"Dask dashboard: {client.dashboard_link}")
             with scene_progress(console, progress) as update:
                 results = run_process(scenes, out, config, client=client, progress=update)
@@ -267,6 +333,7 @@ def _report_failures(results: Sequence[Result]) -> None:
 
 
 @app.command()
+@with_flags_of(polygon=POLYGON_FLAGS, cluster=CLUSTER_FLAGS)
 def vectorize(
     classes: Annotated[Path, typer.Argument(help="A class raster (e.g. OUT/<scene>/classes.tif).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="GeoPackage to write.")],
@@ -277,16 +344,14 @@ def vectorize(
             help="Class to vectorize: a name from the manifest beside the raster, or an index.",
         ),
     ] = "0",
-    min_area_ha: MinAreaOpt = None,
-    simplify: SimplifyOpt = None,
-    sieve: SieveOpt = None,
+    *,
+    polygon: dict[str, Any],
     window: Annotated[int | None, _option(PolygonOptions, "window_size")] = None,
-    scheduler: SchedulerOpt = None,
-    workers: WorkersOpt = None,
+    cluster: dict[str, Any],
 ) -> None:
     """Polygons of one class of any class raster, merged across windows, into a GeoPackage."""
     with one_line_errors():
-        polygons = PolygonOptions(**_polygon_options(min_area_ha, simplify, sieve, window))
+        polygons = PolygonOptions(**polygon, **_given(window_size=window))
         options, info, probability = class_raster_options(classes, class_, polygons)
         result = run_vectorize(
             classes,
@@ -294,60 +359,45 @@ def vectorize(
             options,
             info,
             probability=probability,
-            scheduler=scheduler,
-            n_workers=workers,
+            cluster=ClusterOptions(**cluster),
         )
     _report_failures([result])
     console.print(f"{result.count} {options.class_name} polygons → {out}", highlight=False)
 
 
 @app.command()
+@with_flags_of(
+    segment=SEGMENT_FLAGS, scene=SCENE_FLAGS, polygon=POLYGON_FLAGS, cluster=CLUSTER_FLAGS
+)
 def change(
     before: Annotated[Path, typer.Argument(help="The earlier scene, or a directory of scenes.")],
     after: Annotated[
         Path | None, typer.Argument(help="The later scene (omit with --pairs).")
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("change"),
+    *,
     pairs: Annotated[
         str | None,
         typer.Option(
             help="'consecutive': every consecutive date pair per place in BEFORE (a directory)."
         ),
     ] = None,
-    model: Annotated[
-        str | None, _option(ProcessConfig, "model", "It needs a 'forest' class.")
-    ] = None,
-    precision: PrecisionOpt = None,
-    tile: TileOpt = None,
-    overlap: OverlapOpt = None,
+    segment: dict[str, Any],
     forest_threshold: Annotated[float | None, _option(LossRule, "forest_threshold")] = None,
     min_drop: Annotated[float | None, _option(LossRule, "min_drop")] = None,
-    min_area_ha: MinAreaOpt = None,
-    simplify: SimplifyOpt = None,
-    sieve: SieveOpt = None,
+    polygon: dict[str, Any],
     allow_reversed: Annotated[bool | None, _option(ChangeOptions, "allow_reversed")] = None,
-    bands: BandsOpt = None,
-    sensor: SensorOpt = None,
-    scale: ScaleOpt = None,
-    offset: OffsetOpt = None,
-    scheduler: SchedulerOpt = None,
-    workers: WorkersOpt = None,
+    scene: dict[str, Any],
+    cluster: dict[str, Any],
 ) -> None:
-    """Forest loss and gain between two dates: loss.tif, loss.gpkg, summary.json, quicklook.png."""
+    """Forest loss and gain between two dates: loss.tif, loss.gpkg, summary.json, quicklook.png.
+    The model needs a 'forest' class."""
     with one_line_errors():
-        config = ProcessConfig(
-            **_given(
-                model=model,
-                precision=precision,
-                tile_size=tile,
-                overlap=overlap,
-                scene_options=_scene_options(bands, sensor, scale, offset),
-            )
-        )
+        config = ProcessConfig(**segment, **_given(scene_options=scene))
         options = ChangeOptions(
             **_given(
                 rule=_given(forest_threshold=forest_threshold, min_drop=min_drop),
-                polygons=_polygon_options(min_area_ha, simplify, sieve),
+                polygons=polygon,
                 allow_reversed=allow_reversed,
             )
         )
@@ -355,31 +405,30 @@ def change(
             if pairs != "consecutive" or after is not None:
                 raise ConfigError("--pairs consecutive takes one directory and no AFTER scene")
             results = run_change_pairs(
-                before, out, config, options, scheduler=scheduler, n_workers=workers
+                before, out, config, options, cluster=ClusterOptions(**cluster)
             )
         elif after is None:
             raise ConfigError("give BEFORE and AFTER scenes, or a directory with --pairs")
         else:
             results = [
-                run_change(
-                    before, after, out, config, options, scheduler=scheduler, n_workers=workers
-                )
+                run_change(before, after, out, config, options, cluster=ClusterOptions(**cluster))
             ]
     Console().print(change_table(results))
     _report_failures(results)
 
 
 @app.command()
+@with_flags_of(cluster=CLUSTER_FLAGS)
 def run(
     workflow: Annotated[Path, typer.Argument(help="A workflow YAML file.")],
-    scheduler: SchedulerOpt = None,
-    workers: WorkersOpt = None,
+    *,
+    cluster: dict[str, Any],
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run a workflow file's steps (process, change) on a Dask cluster."""
     with (
         one_line_errors(),
-        connect(scheduler, workers or load_workflow(workflow)[0].resources.workers) as client,
+        connect(cluster_options(load_workflow(workflow)[0], ClusterOptions(**cluster))) as client,
     ):
         console.print(f"Dask dashboard: {client.dashboard_link}")
         with scene_progress(console, progress) as update:
@@ -499,16 +548,15 @@ def evaluate(
 
 
 @app.command()
+@with_flags_of(scene=SCENE_FLAGS)
 def info(
     scenes: Annotated[Path, typer.Argument(help="Scene directory, or one scene file.")],
-    bands: BandsOpt = None,
-    sensor: SensorOpt = None,
-    scale: ScaleOpt = None,
-    offset: OffsetOpt = None,
+    *,
+    scene: dict[str, Any],
 ) -> None:
     """Show what geoseg sees in SCENES: bands mapped, grid, dates, CRS, nodata, problems."""
     with one_line_errors():
-        found = inspect_scenes(scenes, SceneOptions(**_scene_options(bands, sensor, scale, offset)))
+        found = inspect_scenes(scenes, SceneOptions(**scene))
     found = [
         (source, _flagged(scene) if isinstance(scene, GeosegError) else scene)
         for source, scene in found

@@ -243,8 +243,7 @@ class ProcessConfig(Options):
     )
     precision: Precision = Field(
         default="auto",
-        description="Torch models: auto (fp32 on CPU, AMP on GPU), fp32, or bf16 (faster "
-        "on recent CPUs).",
+        description="Torch: auto (fp32 on CPU, AMP on GPU), fp32, or bf16 (faster on recent CPUs).",
     )
     probability_dtype: ProbabilityDtype = Field(
         default="float32",
@@ -263,3 +262,17 @@ class ProcessConfig(Options):
                 f"`overlap` ({self.overlap}) must be at most half of `tile_size` ({self.tile_size})"
             )
         return self
+
+
+class ClusterOptions(Options):
+    """Where the work runs: a Dask scheduler's address, or an embedded cluster of this machine."""
+
+    scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler address (tcp://host:8786); default: an embedded local cluster.",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Local cluster worker processes, sharing the cores (default: one per 8 cores).",
+    )

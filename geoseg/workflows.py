@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from geoseg.errors import ConfigError, GeosegError
 from geoseg.models import resolve_model
-from geoseg.options import DEFAULT_MODEL, ChangeOptions, ProcessConfig
+from geoseg.options import DEFAULT_MODEL, ChangeOptions, ClusterOptions, ProcessConfig
 from geoseg.scenes import acquisition_date
 
 
@@ -41,16 +41,6 @@ class ChangeStep(ChangeOptions):
     )
 
 
-class Resources(_Strict):
-    workers: int | None = Field(
-        default=None,
-        ge=1,
-        description=(
-            "Local cluster worker processes, sharing the cores (default: one per 8 cores)."
-        ),
-    )
-
-
 class Workflow(_Strict):
     """The schema of a workflow file."""
 
@@ -64,7 +54,11 @@ class Workflow(_Strict):
     outputs: Outputs
     steps: list[Literal["process", "change"]] = Field(default=["process"], min_length=1)
     change: ChangeStep | None = None
-    resources: Resources = Field(default_factory=Resources)
+    cluster: ClusterOptions = Field(
+        default_factory=ClusterOptions,
+        description="Where to run: ClusterOptions' fields (a scheduler, or the embedded "
+        "cluster's size); the command line's --scheduler and --workers override them.",
+    )
 
     @field_validator("steps")
     @classmethod
@@ -197,3 +191,9 @@ def json_schema_text() -> str:
 def write_json_schema(path: str | Path) -> None:
     """Write ``json_schema_text()`` to ``path`` (``geoseg schema workflows/schema.json``)."""
     Path(path).write_text(json_schema_text(), encoding="utf-8")
+
+
+def cluster_options(workflow: Workflow, given: ClusterOptions | None = None) -> ClusterOptions:
+    """The workflow's ``cluster`` section, with the options ``given`` set (by the command line
+    or the caller) in its place."""
+    return workflow.cluster.replace(**given.model_dump(exclude_unset=True) if given else {})

@@ -20,6 +20,7 @@ import rasterio
 import shapely
 from distributed import Client, get_task_stream
 
+from geoseg import ClusterOptions
 from geoseg.cluster.connect import cluster_shape
 from geoseg.geopackage import LAYER
 from geoseg.pipeline import run_workflow
@@ -168,7 +169,9 @@ def assert_same_outputs(a: Path, b: Path, scene: str) -> None:
 @pytest.fixture(scope="module")
 def reference(big_scene: Path) -> Path:
     """The big scene processed on an embedded local cluster: what every other run must equal."""
-    result = run_workflow(write_workflow(big_scene, "scenes/", "out-embedded"), n_workers=2)
+    result = run_workflow(
+        write_workflow(big_scene, "scenes/", "out-embedded"), cluster=ClusterOptions(workers=2)
+    )
     assert not result.failed
     return big_scene / "out-embedded"
 

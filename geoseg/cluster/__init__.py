@@ -1,7 +1,7 @@
 """Where the work runs: connecting to (or starting) a Dask cluster, and the engine that runs
 geoseg's jobs on it (the only module that talks to Dask's futures)."""
 
-from geoseg.cluster.connect import connect, using
+from geoseg.cluster.connect import RunArgs, connect, using
 from geoseg.cluster.engine import (
     Done,
     Failed,
@@ -24,6 +24,7 @@ __all__ = [
     "Handle",
     "Job",
     "Outcome",
+    "RunArgs",
     "Slot",
     "Spawn",
     "Task",

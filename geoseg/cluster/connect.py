@@ -2,13 +2,15 @@
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypedDict
 
 import dask
 from dask.system import CPU_COUNT
 from distributed import Client, LocalCluster
 
 from geoseg.errors import ConfigError
+from geoseg.options import ClusterOptions
 
 # Worker processes read rasters with GDAL: bound its block cache so memory stays predictable.
 # One malloc arena: the threads of a worker share one heap, which keeps freed torch activations
@@ -65,28 +67,44 @@ def local_cluster(
 
 
 @contextlib.contextmanager
-def connect(scheduler: str | None = None, n_workers: int | None = None) -> Iterator[Client]:
-    """A client for ``scheduler`` (``tcp://host:8786``), or for a new local cluster when None."""
-    if scheduler is None:
-        with local_cluster(n_workers) as cluster, Client(cluster) as client:
+def connect(options: ClusterOptions | None = None) -> Iterator[Client]:
+    """A client for ``options.scheduler`` (``tcp://host:8786``), or for a new local cluster of
+    ``options.workers`` processes when there is no scheduler."""
+    options = options or ClusterOptions()
+    if options.scheduler is None:
+        with local_cluster(options.workers) as cluster, Client(cluster) as client:
             yield client
         return
     try:
-        client = Client(scheduler, timeout="20s")
+        client = Client(options.scheduler, timeout="20s")
     except OSError as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from exc
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {options.scheduler} ({exc})",
+            options=("scheduler",),
+        ) from exc
     with client:
         yield client
 
 
+ProgressFn = Callable[[str, int, int], None]  # item (a scene), tiles done, tiles total
+
+
+class RunArgs(TypedDict, total=False):
+    """How an API call runs, as keyword arguments: on ``client``, else on the cluster that
+    ``cluster`` describes (default: an embedded one for the call), reporting to ``progress``
+    (item, done, total)."""
+
+    client: Client
+    cluster: ClusterOptions
+    progress: ProgressFn
+
+
 @contextlib.contextmanager
-def using(
-    client: Client | None, scheduler: str | None = None, n_workers: int | None = None
-) -> Iterator[Client]:
-    """``client`` when one is given; else a client of ``connect(scheduler, n_workers)``, closed
-    on leaving. Every API function finds its cluster this way."""
-    if client is not None:
-        yield client
+def using(run: RunArgs) -> Iterator[Client]:
+    """``run``'s client when it has one; else a client of ``connect(run's cluster)``, closed on
+    leaving. Every API function finds its cluster this way."""
+    if "client" in run:
+        yield run["client"]
         return
-    with connect(scheduler, n_workers) as own:
+    with connect(run.get("cluster")) as own:
         yield own

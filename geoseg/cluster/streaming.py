@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from geoseg.cluster import tasks
+from geoseg.cluster.connect import ProgressFn
 from geoseg.cluster.engine import Handle, Job, Slot, Task, Wait
 from geoseg.models import ModelRef
 from geoseg.plan import ScenePlan
-
-ProgressFn = Callable[[str, int, int], None]  # scene name, tiles done, tiles total
 
 
 @dataclass

@@ -8,8 +8,7 @@ block by block, assemble the loss COGs, vectorize the loss, and write summary an
 import time
 from dataclasses import replace
 from pathlib import Path
-
-from distributed import Client
+from typing import Unpack
 
 from geoseg.change import (
     CHANGE_CLASSES,
@@ -24,7 +23,7 @@ from geoseg.change import (
     total,
 )
 from geoseg.cluster import Done, Job, Spawn, Task, Wait, call, run_jobs, tasks, using
-from geoseg.cluster.streaming import ProgressFn
+from geoseg.cluster.connect import ProgressFn, RunArgs
 from geoseg.errors import ConfigError, ModelError, SceneError
 from geoseg.manifest import ClassRaster, InputFile, Manifest, ModelRecord, SceneRecord, write_json
 from geoseg.models import ModelRef, resolve_model
@@ -44,11 +43,7 @@ def change(
     out_dir: str | Path,
     config: ProcessConfig | None = None,
     options: ChangeOptions | None = None,
-    *,
-    client: Client | None = None,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    progress: ProgressFn | None = None,
+    **run: Unpack[RunArgs],
 ) -> ChangeResult:
     """Forest loss and gain between two acquisitions of one place, into ``out_dir``.
 
@@ -58,9 +53,7 @@ def change(
     ``ChangeResult`` with status "failed" and the one-line reason.
     """
     sources = (_one_scene(before), _one_scene(after))
-    [result] = _run_pairs(
-        [sources], [Path(out_dir)], config, options, client, scheduler, n_workers, progress
-    )
+    [result] = _run_pairs([sources], [Path(out_dir)], config, options, run)
     return result
 
 
@@ -69,11 +62,7 @@ def change_pairs(
     out_dir: str | Path,
     config: ProcessConfig | None = None,
     options: ChangeOptions | None = None,
-    *,
-    client: Client | None = None,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    progress: ProgressFn | None = None,
+    **run: Unpack[RunArgs],
 ) -> list[ChangeResult]:
     """``change`` for every consecutive date pair per place among the scenes of ``scenes`` (a
     directory, or a list of directories and files), each into ``out_dir/<before>__<after>/``.
@@ -93,7 +82,7 @@ def change_pairs(
     if not pairs:
         raise ConfigError(f"{scenes}: no two dated scenes of one place to compare")
     outs = [Path(out_dir) / f"{a.name}__{b.name}" for a, b in pairs]
-    return _run_pairs(pairs, outs, config, options, client, scheduler, n_workers, progress)
+    return _run_pairs(pairs, outs, config, options, run)
 
 
 def _run_pairs(
@@ -101,19 +90,16 @@ def _run_pairs(
     outs: list[Path],
     config: ProcessConfig | None,
     options: ChangeOptions | None,
-    client: Client | None,
-    scheduler: str | None,
-    n_workers: int | None,
-    progress: ProgressFn | None,
+    run: RunArgs,
 ) -> list[ChangeResult]:
     config = (config or ProcessConfig()).replace(polygons=None, quicklook=False)
     options = options or ChangeOptions()
     ref = resolve_model(config.model, config.precision)
-    with using(client, scheduler, n_workers) as own:
+    with using(run) as own:
         outcomes = run_jobs(
             own,
             [
-                (out.name, change_job(pair, out, config, options, ref, progress))
+                (out.name, change_job(pair, out, config, options, ref, run.get("progress")))
                 for pair, out in zip(pairs, outs, strict=True)
             ],
         )

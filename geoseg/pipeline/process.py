@@ -9,11 +9,23 @@ inferred; a scene that fails is reported with a one-line reason and the others c
 
 import time
 from pathlib import Path
+from typing import Unpack
 
-from distributed import Client
-
-from geoseg.cluster import Done, Handle, Job, Task, Wait, call, run_jobs, share, tasks, using
-from geoseg.cluster.streaming import ProgressFn, stream_blocks
+from geoseg.cluster import (
+    Done,
+    Handle,
+    Job,
+    RunArgs,
+    Task,
+    Wait,
+    call,
+    run_jobs,
+    share,
+    tasks,
+    using,
+)
+from geoseg.cluster.connect import ProgressFn
+from geoseg.cluster.streaming import stream_blocks
 from geoseg.errors import ConfigError, OutputError, SceneError
 from geoseg.manifest import (
     ClassCount,
@@ -40,11 +52,8 @@ def process(
     out_dir: str | Path,
     config: ProcessConfig | None = None,
     *,
-    client: Client | None = None,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
     model: Model | None = None,
-    progress: ProgressFn | None = None,
+    **run: Unpack[RunArgs],
 ) -> list[SceneResult]:
     """Segment every scene in ``scenes`` (a directory or one file) into ``out_dir/<scene>/``.
 
@@ -52,10 +61,10 @@ def process(
         scenes: a scene directory (see ``scenes.find_scenes``) or one raster file.
         out_dir: where ``<scene>/probability.tif``, ``classes.tif`` and ``manifest.json`` go.
         config: tiling, model and output options.
-        client: an existing Dask client; else ``scheduler`` is connected to, or, when that is
-            None too, a local cluster of ``n_workers`` processes is started for this call.
         model: a model object to use instead of ``config.model`` (copied once to each worker).
-        progress: called with (scene, tiles done, tiles planned) as tiles finish.
+        run: ``client``, ``cluster`` (``ClusterOptions``: a scheduler, or an embedded cluster's
+            size) and ``progress``, called with (scene, tiles done, tiles planned) as tiles
+            finish (``geoseg.cluster.RunArgs``).
 
     Returns:
         One ``SceneResult`` per scene found, sorted by name.
@@ -69,10 +78,11 @@ def process(
         if model is not None
         else resolve_model(config.model, config.precision)
     )
-    with using(client, scheduler, n_workers) as own:
+    with using(run) as own:
         model_arg = share(own, model) if model is not None else ref
         jobs = [
-            (s.name, scene_job(s, config, ref, model_arg, Path(out_dir), progress)) for s in sources
+            (s.name, scene_job(s, config, ref, model_arg, Path(out_dir), run.get("progress")))
+            for s in sources
         ]
         outcomes = run_jobs(own, jobs, config.max_blocks_in_flight)
     return [

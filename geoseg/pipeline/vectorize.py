@@ -2,11 +2,11 @@
 
 import shutil
 from pathlib import Path
+from typing import Unpack
 
 import rasterio
-from distributed import Client
 
-from geoseg.cluster import Done, Job, Task, Wait, call, run_jobs, tasks, using
+from geoseg.cluster import Done, Job, RunArgs, Task, Wait, call, run_jobs, tasks, using
 from geoseg.errors import ConfigError
 from geoseg.grid import Grid
 from geoseg.manifest import ClassRaster, Manifest
@@ -25,9 +25,7 @@ def vectorize(
     info: PolygonInfo,
     *,
     probability: str | Path | None = None,
-    client: Client | None = None,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
+    **run: Unpack[RunArgs],
 ) -> PolygonsResult:
     """Polygons of ``options.target`` in a class raster, window by window, into a GeoPackage.
 
@@ -39,11 +37,11 @@ def vectorize(
         info: the attributes written on every polygon.
         probability: a raster with a band per class (``options.probability_band``, default the
             target's): gives each polygon its mean.
-        client, scheduler, n_workers: where to run, as for ``process``.
+        run: where to run (``client`` or ``cluster``), as for ``process``.
     """
     classes, out = Path(classes), Path(out)
     job = vectorize_job(classes, out, options, info, Path(probability) if probability else None)
-    with using(client, scheduler, n_workers) as own:
+    with using(run) as own:
         [outcome] = run_jobs(own, [(classes.stem, job)])
     if isinstance(outcome, Done):
         return PolygonsResult(outcome.name, "done", outputs={"polygons": out}, count=outcome.value)

@@ -2,15 +2,19 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
-from distributed import Client
-
-from geoseg.cluster import using
-from geoseg.cluster.streaming import ProgressFn
+from geoseg.cluster import RunArgs, using
 from geoseg.pipeline.change import change, change_pairs
 from geoseg.pipeline.process import process
 from geoseg.results import ChangeResult, SceneResult
-from geoseg.workflows import change_options, load_workflow, process_config, scene_paths
+from geoseg.workflows import (
+    change_options,
+    cluster_options,
+    load_workflow,
+    process_config,
+    scene_paths,
+)
 
 
 @dataclass(frozen=True)
@@ -27,32 +31,26 @@ class WorkflowResult:
         return any(r.failed for r in [*self.scenes, *self.changes])
 
 
-def run_workflow(
-    path: str | Path,
-    *,
-    client: Client | None = None,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    progress: ProgressFn | None = None,
-) -> WorkflowResult:
+def run_workflow(path: str | Path, **run: Unpack[RunArgs]) -> WorkflowResult:
     """Validate the workflow at ``path``, then run its steps; outputs go under ``outputs.dir``
-    (``scenes/`` for process, ``change/`` for change)."""
+    (``scenes/`` for process, ``change/`` for change). The workflow's ``cluster`` section says
+    where, unless ``run`` gives a client, or cluster options that override it."""
     workflow, base = load_workflow(path)
     out = base / workflow.outputs.dir
     config = process_config(workflow, base)
     paths = scene_paths(workflow, base)
+    cluster = cluster_options(workflow, run.get("cluster"))
     scenes: list[SceneResult] = []
     changes: list[ChangeResult] = []
-    with using(client, scheduler, n_workers or workflow.resources.workers) as own:
+    with using(RunArgs(**{**run, "cluster": cluster})) as own:
+        on = RunArgs(client=own, **({"progress": run["progress"]} if "progress" in run else {}))
         if "process" in workflow.steps:
             for found in paths:
-                scenes += process(found, out / "scenes", config, client=own, progress=progress)
+                scenes += process(found, out / "scenes", config, **on)
         if "change" in workflow.steps and workflow.change is not None:
             options = change_options(workflow)
             if workflow.change.pairs == "consecutive":
-                changes = change_pairs(
-                    paths, out / "change", config, options, client=own, progress=progress
-                )
+                changes = change_pairs(paths, out / "change", config, options, **on)
             else:
                 changes = [
                     change(
@@ -61,8 +59,7 @@ def run_workflow(
                         out / "change" / f"{Path(before).stem}__{Path(after).stem}",
                         config,
                         options,
-                        client=own,
-                        progress=progress,
+                        **on,
                     )
                     for before, after in workflow.change.pairs
                 ]

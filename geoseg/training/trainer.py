@@ -199,6 +199,19 @@ def train(
     std = torch.tensor(norm.std).view(-1, 1, 1)
     history: list[dict] = []
     best: tuple[float, dict] = (-1.0, {})
+
+    def score_on(windows: tuple[Window, ...]) -> dict:
+        """The network as it is now, scored on ``windows`` of the scene."""
+        return validate(
+            torch_predictor(module, card),
+            card.bands,
+            card.classes,
+            card.target_class,
+            scene,
+            labels,
+            windows,
+        )
+
     for epoch in range(config.epochs):
         module.train()
         losses = []
@@ -221,15 +234,7 @@ def train(
             scaler.step(optimiser)
             scaler.update()
             losses.append(loss.item())
-        metrics = validate(
-            torch_predictor(module, card),
-            card.bands,
-            card.classes,
-            card.target_class,
-            scene,
-            labels,
-            split.validation,
-        )
+        metrics = score_on(split.validation)
         history.append(
             {
                 "epoch": epoch + 1,
@@ -254,19 +259,7 @@ def train(
         elif epoch + 1 - best[1]["epoch"] >= config.patience:
             break
     module.load_state_dict(best[1]["state"])
-    test = (
-        validate(
-            torch_predictor(module, card),
-            card.bands,
-            card.classes,
-            card.target_class,
-            scene,
-            labels,
-            split.test,
-        )
-        if split.test
-        else None
-    )
+    test = score_on(split.test) if split.test else None
     module.cpu()
     card = card.model_copy(
         update={
