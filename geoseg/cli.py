@@ -544,7 +544,7 @@ def evaluate(
             )
         result = run_evaluate(classes, reference, report, class_, tolerance)
     Console().print(evaluation_table(result.report))
-    console.print(f"report → {report / 'report.json'}, {report / 'errors.png'}", highlight=False)
+    console.print(f"report → {', '.join(str(p) for p in result.outputs.values())}", highlight=False)
 
 
 @app.command()

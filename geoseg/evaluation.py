@@ -10,6 +10,9 @@
 - ``object_recall``: reference patches (4-connected) are sorted into size classes by area; a patch
   is found when at least half of its pixels are predicted as the class.
 - ``area_error``: (predicted area − reference area) / reference area of a class.
+- ``error_classes``: each pixel's outcome for one class (``ERROR_CLASSES``), which
+  ``write_error_raster`` writes window by window as ``errors.tif``: a class raster like any
+  other, so ``geoseg vectorize`` turns its misses or false alarms into polygons.
 """
 
 from collections.abc import Sequence
@@ -25,6 +28,7 @@ from scipy import ndimage
 from geoseg.grid import Grid
 
 IGNORE = 255
+ERROR_CLASSES = ("true_negative", "hit", "false_alarm", "miss")  # errors.tif's values 0 … 3
 
 
 class GridLabels(Protocol):
@@ -115,6 +119,15 @@ def object_recall(
     return result
 
 
+def error_classes(reference: np.ndarray, predicted: np.ndarray, target: int) -> np.ndarray:
+    """Each pixel's outcome for class ``target``, as an index into ``ERROR_CLASSES``; ``IGNORE``
+    where the reference is unlabelled or the prediction has no data."""
+    truth, guess = reference == target, predicted == target
+    out = np.select([truth & guess, guess, truth], [1, 2, 3], 0).astype(np.uint8)
+    out[(reference == IGNORE) | (predicted == IGNORE)] = IGNORE
+    return out
+
+
 def area_error(matrix: np.ndarray, cls: int) -> float:
     reference, predicted = matrix[cls, :].sum(), matrix[:, cls].sum()
     return float((predicted - reference) / reference) if reference else float("nan")
@@ -166,3 +179,36 @@ def evaluate_raster(
         report["boundary_f1"] = boundary_f1(reference == t, predicted & labelled, tolerance)
         report["object_recall"] = object_recall(reference == t, predicted, pixel_ha)
     return report
+
+
+def write_error_raster(
+    classes_path: Path, labels: GridLabels, target: int, out: Path, window_size: int = 1024
+) -> Path:
+    """``error_classes`` of a class raster against labels, written window by window to ``out``
+    (a tiled GeoTIFF on the class raster's grid; temporary name, then rename)."""
+    from geoseg.tiling import blocks  # local: tiling is not an evaluation concern elsewhere
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    with rasterio.open(classes_path) as src:
+        grid = Grid(src.crs, src.transform, src.width, src.height)
+        profile = {
+            "driver": "GTiff",
+            "width": grid.width,
+            "height": grid.height,
+            "count": 1,
+            "dtype": "uint8",
+            "nodata": IGNORE,
+            "crs": grid.crs,
+            "transform": grid.transform,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+        }
+        with rasterio.open(tmp, "w", **profile) as dst:
+            for block in blocks(grid.height, grid.width, window_size):
+                reference = labels.read_grid(grid, block.window)
+                predicted = src.read(1, window=block.window)
+                dst.write(error_classes(reference, predicted, target)[None], window=block.window)
+    tmp.replace(out)
+    return out

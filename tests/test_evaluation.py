@@ -112,3 +112,19 @@ def test_evaluate_raster_and_command_agree_with_the_array_metrics(tmp_path) -> N
     assert (tmp_path / "report" / "errors.png").exists()
     written = json.loads((tmp_path / "report" / "report.json").read_text())
     assert written["confusion"] == matrix.tolist()
+
+
+def test_error_classes_by_hand() -> None:
+    from geoseg.evaluation import ERROR_CLASSES, IGNORE, error_classes
+
+    reference = np.array([[1, 1, 0, 0, IGNORE, 1]])
+    predicted = np.array([[1, 0, 1, 0, 1, IGNORE]])
+    got = error_classes(reference, predicted, target=1)
+    assert [ERROR_CLASSES[v] if v != IGNORE else None for v in got[0]] == [
+        "hit",
+        "miss",
+        "false_alarm",
+        "true_negative",
+        None,
+        None,
+    ]

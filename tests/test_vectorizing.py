@@ -218,3 +218,64 @@ def test_patches_filling_a_whole_window_border(client: Client, tmp_path: Path) -
     classes[5:10, 5:10] = 0  # a hole, away from the 16-px window borders
     path = write_raster(tmp_path / "classes.tif", classes[None], transform=UTM)
     same_polygons(run(client, path, tmp_path / "out.gpkg", 16), reference_polygons(classes, UTM))
+
+
+def test_vectorize_command_reads_class_loss_and_error_rasters(
+    client: Client, tmp_path: Path
+) -> None:
+    """``geoseg vectorize`` takes its class names, probability band and polygon attributes from
+    the manifest beside any geoseg class raster: ``classes.tif``, ``loss.tif``, ``errors.tif``."""
+    from typer.testing import CliRunner
+
+    from geoseg import change, evaluate, process
+    from geoseg.cli import app
+    from geoseg.training.labels import RasterLabels
+
+    from .conftest import BGRN, forest_scene
+
+    before = write_raster(tmp_path / "a_2001-01-01.tif", forest_scene(), descriptions=BGRN)
+    cleared = forest_scene(seed=1)
+    cleared[2, 60:80, 40:70], cleared[3, 60:80, 40:70] = 2200, 2600  # bare soil
+    after = write_raster(tmp_path / "a_2005-01-01.tif", cleared, descriptions=BGRN)
+    [scene] = process(before, tmp_path / "out", client=client)
+    pair = change(before, after, tmp_path / "change", client=client)
+    assert pair.status == "done", pair.message
+    reference = np.full((96, 80), 2, np.uint8)  # 2: forest
+    reference[20:50, 20:45] = 1  # non-forest, larger than the cleared square: misses around it
+    labels = write_raster(tmp_path / "labels.tif", reference[None])
+    report = tmp_path / "report"
+    evaluated = evaluate(
+        scene.outputs["classes"], RasterLabels(str(labels), ((1, 0), (2, 1))), report
+    )
+    with rasterio.open(scene.outputs["classes"]) as src:
+        misses = int(((reference == 1) & (src.read(1) == 1)).sum())
+    assert misses > 0
+    cases = [
+        (scene.outputs["classes"], "non_forest", {"scene": "a_2001-01-01"}),
+        (pair.outputs["loss"], "loss", {"date_before": "2001-01-01", "date_after": "2005-01-01"}),
+        (evaluated.outputs["errors"], "miss", {"evaluated_class": "non_forest"}),
+    ]
+    for raster, name, attributes in cases:
+        out = tmp_path / f"{name}.gpkg"
+        result = CliRunner().invoke(
+            app,
+            [
+                "vectorize",
+                str(raster),
+                "-o",
+                str(out),
+                "--class",
+                name,
+                "--min-area-ha",
+                "0",
+                "--scheduler",
+                client.scheduler.address,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        table = pyogrio.read_dataframe(out, layer=LAYER)
+        assert len(table) > 0 and set(table["class"]) == {name}, name
+        for column, value in attributes.items():
+            assert set(table[column]) == {value}, (name, column)
+        if name == "miss":
+            assert table.area_ha.sum() == pytest.approx(misses * 0.01)

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from geoseg.errors import ConfigError
-from geoseg.evaluation import GridLabels, evaluate_raster
-from geoseg.manifest import write_json
+from geoseg.evaluation import ERROR_CLASSES, GridLabels, evaluate_raster, write_error_raster
+from geoseg.manifest import ClassRaster, InputFile, Manifest, write_json
 from geoseg.pipeline.vectorize import described_raster
 from geoseg.quicklook import write_error_map
 from geoseg.results import EvaluationResult
@@ -20,7 +20,8 @@ def evaluate(
     """Scores of ``classes`` (e.g. ``OUT/<scene>/classes.tif``) against ``labels`` (see
     ``geoseg.training.labels``): confusion matrix, per-class precision / recall / F1 / IoU,
     boundary F1 at ``tolerance`` pixels, object recall by patch size and area error of
-    ``target_class``. Writes ``report/report.json`` and ``report/errors.png``.
+    ``target_class``. Writes ``report/report.json``, ``report/errors.tif`` (each pixel's outcome
+    for the class: ``evaluation.ERROR_CLASSES``), ``report/errors.png`` and the manifest.
     """
     classes, report = Path(classes), Path(report)
     names = class_names(classes)
@@ -28,12 +29,21 @@ def evaluate(
         raise ConfigError(f"class {target_class!r} is not one of {names}")
     scores = evaluate_raster(classes, labels, names, target_class, tolerance)
     report.mkdir(parents=True, exist_ok=True)
+    target = names.index(target_class)
     outputs = {
         "report": write_json(report / "report.json", scores),
-        "errors": write_error_map(
-            classes, labels, names.index(target_class), report / "errors.png"
-        ),
+        "errors": write_error_raster(classes, labels, target, report / "errors.tif"),
+        "error_map": write_error_map(classes, labels, target, report / "errors.png"),
     }
+    Manifest.new(
+        kind="evaluation",
+        name=classes.stem,
+        inputs=(InputFile.of(str(classes)),),
+        parameters={"target_class": target_class, "tolerance": tolerance},
+        outputs={name: path.name for name, path in outputs.items()},
+        class_rasters={"errors": ClassRaster(classes=ERROR_CLASSES)},
+        polygon_attributes=(("raster", str(classes.resolve())), ("evaluated_class", target_class)),
+    ).write(report)
     return EvaluationResult(classes.stem, "done", outputs=outputs, report=scores)
 
 
