@@ -84,6 +84,7 @@ FLAGS = {
     "mapping": "--map",  # training.labels.labels_from_option
     "scheduler": "--scheduler",
     "workers": "--workers",
+    "dashboard_address": "--dashboard-address",
 }
 
 
@@ -232,7 +233,14 @@ POLYGON_FLAGS = FlagGroup(
     }
 )
 CLUSTER_FLAGS = FlagGroup(
-    {"scheduler": ("scheduler", SchedulerOpt), "workers": ("workers", WorkersOpt)}
+    {
+        "scheduler": ("scheduler", SchedulerOpt),
+        "workers": ("workers", WorkersOpt),
+        "dashboard_address": (
+            "dashboard_address",
+            Annotated[str | None, _option(ClusterOptions, "dashboard_address")],
+        ),
+    }
 )
 
 

@@ -276,3 +276,8 @@ class ClusterOptions(Options):
         ge=1,
         description="Local cluster worker processes, sharing the cores (default: one per 8 cores).",
     )
+    dashboard_address: str = Field(
+        default="127.0.0.1:0",
+        description="Where the embedded cluster's Dask dashboard listens, host:port (port 0: "
+        "a free one; ':8787' on every interface).",
+    )

@@ -345,3 +345,24 @@ def test_tls_cluster_with_certificates_from_dask_config(tmp_path: Path) -> None:
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("address", [None, "127.0.0.1:0"])
+def test_embedded_dashboard_listens_where_the_options_say(address: str | None) -> None:
+    """Default and explicit ``dashboard_address``: the dashboard's socket is bound to 127.0.0.1,
+    the address its printed link names."""
+    import psutil
+
+    from geoseg.cluster import connect
+
+    options = ClusterOptions(workers=1, **({"dashboard_address": address} if address else {}))
+    with connect(options) as client:
+        link = client.dashboard_link
+        port = int(link.split(":")[2].split("/")[0])
+        listening = {
+            c.laddr.ip
+            for c in psutil.Process().net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        }
+    assert link.startswith("http://127.0.0.1:")
+    assert listening == {"127.0.0.1"}

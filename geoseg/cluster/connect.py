@@ -42,10 +42,12 @@ def cluster_shape(
 
 
 def local_cluster(
-    n_workers: int | None = None, threads_per_worker: int | None = None
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+    dashboard_address: str = ClusterOptions().dashboard_address,
 ) -> LocalCluster:
-    """Worker processes with a thread per core of this machine (``cluster_shape``), dashboard on
-    a free port."""
+    """Worker processes with a thread per core of this machine (``cluster_shape``), and the
+    dashboard at ``dashboard_address``."""
     n, threads = cluster_shape(CPU_COUNT, n_workers, threads_per_worker)
     environ = dask.config.get("distributed.nanny.pre-spawn-environ", {}) | WORKER_ENV
     # Dask's statistical profiler samples every worker thread's stack each 10 ms, holding the
@@ -61,7 +63,7 @@ def local_cluster(
             n_workers=n,
             threads_per_worker=threads,
             processes=True,
-            dashboard_address=":0",
+            dashboard_address=dashboard_address,
             silence_logs=logging.CRITICAL,
         )
 
@@ -72,7 +74,10 @@ def connect(options: ClusterOptions | None = None) -> Iterator[Client]:
     ``options.workers`` processes when there is no scheduler."""
     options = options or ClusterOptions()
     if options.scheduler is None:
-        with local_cluster(options.workers) as cluster, Client(cluster) as client:
+        with (
+            local_cluster(options.workers, dashboard_address=options.dashboard_address) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
         return
     try:
