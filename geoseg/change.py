@@ -25,6 +25,7 @@ from rasterio.windows import Window
 
 from geoseg.errors import SceneError
 from geoseg.options import ChangeOptions, LossRule  # noqa: F401 (ChangeOptions: re-exported)
+from geoseg.results import ChangeSummary
 from geoseg.scenes import Scene, grids_overlap
 from geoseg.store import BlockStore, Layer, read_probability
 from geoseg.tiling import Block
@@ -148,23 +149,25 @@ def _known_date(scene: Scene) -> dt.date:
     return scene.date
 
 
-def summary(counts: dict[str, float], before: Scene, after: Scene, rule: LossRule) -> dict:
+def summary(counts: dict[str, float], before: Scene, after: Scene, rule: LossRule) -> ChangeSummary:
     """The numbers of a change run, in hectares, as written to ``summary.json``."""
-    return {
-        "scene_before": before.name,
-        "scene_after": after.name,
-        "date_before": date_text(before),
-        "date_after": date_text(after),
+    return ChangeSummary(
         **{
-            f"{key}_ha": round(counts.get(f"{key}_ha", 0.0), 2)
-            for key in ("forest_before", "forest_after", "loss", "gain")
-        },
-        "observed_both_ha": round(counts.get("known_ha", 0.0), 2),
-        "observed_share": round(counts["known"] / counts["valid_before"], 4)
-        if counts.get("valid_before")
-        else 0.0,
-        "rule": rule.model_dump(),
-    }
+            "scene_before": before.name,
+            "scene_after": after.name,
+            "date_before": date_text(before),
+            "date_after": date_text(after),
+            **{
+                f"{key}_ha": round(counts.get(f"{key}_ha", 0.0), 2)
+                for key in ("forest_before", "forest_after", "loss", "gain")
+            },
+            "observed_both_ha": round(counts.get("known_ha", 0.0), 2),
+            "observed_share": round(counts["known"] / counts["valid_before"], 4)
+            if counts.get("valid_before")
+            else 0.0,
+            "rule": rule.model_dump(),
+        }
+    )
 
 
 def date_text(scene: Scene) -> str | None:

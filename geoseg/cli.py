@@ -551,7 +551,8 @@ def evaluate(
                 "class raster), not model-made ones"
             )
         result = run_evaluate(classes, reference, report, class_, tolerance)
-    Console().print(evaluation_table(result.report))
+    if result.report is not None:
+        Console().print(evaluation_table(result.report))
     console.print(f"report → {', '.join(str(p) for p in result.outputs.values())}", highlight=False)
 
 

@@ -26,6 +26,7 @@ from rasterio.windows import Window
 from scipy import ndimage
 
 from geoseg.grid import Grid
+from geoseg.results import EvaluationReport
 
 IGNORE = 255
 ERROR_CLASSES = ("true_negative", "hit", "false_alarm", "miss")  # errors.tif's values 0 … 3
@@ -145,7 +146,7 @@ def evaluate_raster(
     target: str,
     tolerance: int = 2,
     window_size: int = 1024,
-) -> dict:
+) -> EvaluationReport:
     """Scores of a class raster against labels read onto its grid.
 
     The confusion matrix (and so precision, recall, F1, IoU, area error) is accumulated window by
@@ -163,7 +164,7 @@ def evaluate_raster(
             predicted = src.read(1, window=block.window)
             matrix += confusion_matrix(labels.read_grid(grid, block.window), predicted, n)
     report = {
-        "classes": list(class_names),
+        "classes": tuple(class_names),
         "target": target,
         "confusion": matrix.tolist(),
         "scores": dict(zip(class_names, class_scores(matrix), strict=True)),
@@ -178,7 +179,7 @@ def evaluate_raster(
         pixel_ha = abs(grid.transform.a * grid.transform.e) / 1e4
         report["boundary_f1"] = boundary_f1(reference == t, predicted & labelled, tolerance)
         report["object_recall"] = object_recall(reference == t, predicted, pixel_ha)
-    return report
+    return EvaluationReport.model_validate(report)
 
 
 def write_error_raster(

@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from geoseg.results import ChangeResult, SceneResult
+from geoseg.results import ChangeResult, EvaluationReport, SceneResult
 from geoseg.scenes import Scene, SceneError, SceneSource
 
 STATUS_STYLE = {"done": "green", "skipped": "cyan", "failed": "bold red"}
@@ -151,21 +151,21 @@ def change_table(results: list[ChangeResult]) -> Table:
     return table
 
 
-def evaluation_table(report: dict) -> Table:
+def evaluation_table(report: EvaluationReport) -> Table:
     """Per-class scores, then the target class's boundary F1, object recall and area error."""
-    table = Table(title=f"geoseg evaluate (target: {report['target']})")
+    table = Table(title=f"geoseg evaluate (target: {report.target})")
     for column in ("class", "precision", "recall", "F1", "IoU", "labelled pixels"):
         table.add_column(column)
-    for name, s in report["scores"].items():
+    for name, s in report.scores.items():
         table.add_row(
-            name, *(f"{s[k]:.3f}" for k in ("precision", "recall", "f1", "iou")), str(s["support"])
+            name, *(f"{v:.3f}" for v in (s.precision, s.recall, s.f1, s.iou)), str(s.support)
         )
-    extras = [f"area error {report['area_error']:+.1%}"]
-    if "boundary_f1" in report:
-        extras.append(f"boundary F1 {report['boundary_f1']:.3f}")
-        extras += [
-            f"object recall {k}: {v['recall']:.2f} of {v['patches']}"
-            for k, v in report["object_recall"].items()
-        ]
+    extras = [f"area error {report.area_error:+.1%}"]
+    if report.boundary_f1 is not None:
+        extras.append(f"boundary F1 {report.boundary_f1:.3f}")
+    extras += [
+        f"object recall {k}: {v.recall:.2f} of {v.patches}"
+        for k, v in (report.object_recall or {}).items()
+    ]
     table.caption = "; ".join(extras)
     return table

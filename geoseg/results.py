@@ -7,7 +7,7 @@
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -51,10 +51,13 @@ class SceneResult(Result):
         )
 
 
-class ChangeSummary(BaseModel):
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChangeSummary(_Value):
     """The numbers of a change between two dates, in hectares (``summary.json``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     scene_before: str
     scene_after: str
     date_before: str | None
@@ -82,9 +85,39 @@ class PolygonsResult(Result):
     count: int = 0
 
 
+class ClassScores(_Value):
+    """Precision, recall, F1 and IoU of one class (NaN where undefined), and its labelled pixels."""
+
+    precision: float
+    recall: float
+    f1: float
+    iou: float
+    support: int
+
+
+class PatchRecall(_Value):
+    """Reference patches of one size class, and the share of them found."""
+
+    patches: int
+    recall: float
+
+
+class EvaluationReport(_Value):
+    """Scores of a class raster against reference labels (``report.json``): the confusion matrix
+    (rows: reference class, columns: predicted), per-class scores, the target class's area error
+    and, for rasters small enough to read whole, its boundary F1 and object recall by patch size."""
+
+    classes: tuple[str, ...]
+    target: str
+    confusion: list[list[int]]
+    scores: dict[str, ClassScores]
+    area_error: float
+    boundary_f1: float | None = None
+    object_recall: dict[str, PatchRecall] | None = None
+
+
 @dataclass(frozen=True)
 class EvaluationResult(Result):
-    """Scores of a class raster against reference labels (``evaluate``): ``report`` is
-    ``report.json`` (see ``geoseg.evaluation.evaluate_raster``)."""
+    """Scores of a class raster against reference labels (``evaluate``)."""
 
-    report: dict[str, Any] = field(default_factory=dict)
+    report: EvaluationReport | None = None

@@ -89,10 +89,13 @@ def test_evaluate_raster_and_command_agree_with_the_array_metrics(tmp_path) -> N
         classes, labels, ("other", "clearing"), "clearing", tolerance=1, window_size=32
     )
     matrix = confusion_matrix(reference, predicted, 2)
-    assert report["confusion"] == matrix.tolist()
-    assert report["scores"]["clearing"] == class_scores(matrix)[1]
-    assert report["boundary_f1"] == boundary_f1(reference == 1, predicted == 1, 1)
-    assert report["object_recall"] == object_recall(reference == 1, predicted == 1, 0.01)
+    assert report.confusion == matrix.tolist()
+    assert report.scores["clearing"].model_dump() == class_scores(matrix)[1]
+    assert report.boundary_f1 == boundary_f1(reference == 1, predicted == 1, 1)
+    assert report.object_recall is not None
+    assert {k: v.model_dump() for k, v in report.object_recall.items()} == object_recall(
+        reference == 1, predicted == 1, 0.01
+    )
     result = CliRunner().invoke(
         app,
         [

@@ -165,7 +165,7 @@ def change_job(
         info,
         outputs["probability_drop"],
     )
-    numbers = ChangeSummary(**summary(total(counts), before.scene, after.scene, options.rule))
+    numbers = summary(total(counts), before.scene, after.scene, options.rule)
     outputs["summary"] = write_json(out / "summary.json", numbers.model_dump(mode="json"))
     if options.quicklook:
         outputs["quicklook"] = yield from call(

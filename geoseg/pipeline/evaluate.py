@@ -31,7 +31,7 @@ def evaluate(
     report.mkdir(parents=True, exist_ok=True)
     target = names.index(target_class)
     outputs = {
-        "report": write_json(report / "report.json", scores),
+        "report": write_json(report / "report.json", scores.model_dump(mode="json")),
         "errors": write_error_raster(classes, labels, target, report / "errors.tif"),
         "error_map": write_error_map(classes, labels, target, report / "errors.png"),
     }
