@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import typer
 from pydantic import BaseModel
@@ -168,80 +168,62 @@ def main(
     """geoseg: satellite scenes in, forest maps out."""
 
 
-ModelOpt = Annotated[str | None, _option(ProcessConfig, "model")]
-PrecisionOpt = Annotated[str | None, _option(ProcessConfig, "precision")]
-TileOpt = Annotated[int | None, _option(ProcessConfig, "tile_size")]
-OverlapOpt = Annotated[int | None, _option(ProcessConfig, "overlap")]
-BandsOpt = Annotated[str | None, _option(SceneOptions, "bands", "Comma-separated: red,green,...")]
-SensorOpt = Annotated[str | None, _option(SceneOptions, "sensor")]
-ScaleOpt = Annotated[float | None, _option(SceneOptions, "scale")]
-OffsetOpt = Annotated[float | None, _option(SceneOptions, "offset")]
-MinAreaOpt = Annotated[float | None, _option(PolygonOptions, "min_area_ha")]
-SimplifyOpt = Annotated[float | None, _option(PolygonOptions, "simplify_m")]
-SieveOpt = Annotated[int | None, _option(PolygonOptions, "sieve_pixels")]
-SchedulerOpt = Annotated[str | None, _option(ClusterOptions, "scheduler")]
-WorkersOpt = Annotated[int | None, _option(ClusterOptions, "workers")]
+def _bands(names: str) -> tuple[str, ...]:
+    return tuple(b.strip() for b in names.split(","))
 
 
-def _bands(names: str | None) -> tuple[str, ...] | None:
-    return tuple(b.strip() for b in names.split(",")) if names else None
+def _flag_type(model: type[BaseModel], name: str) -> type:
+    """What a flag reads for a model field: a bool, int or float where the field is one, else a
+    string (the model checks choices; ``FlagGroup.parse`` splits lists)."""
+    annotation = model.model_fields[name].annotation
+    kinds = set(get_args(annotation)) or {annotation}
+    return next((kind for kind in (bool, int, float) if kind in kinds), str)
 
 
 @dataclass(frozen=True)
 class FlagGroup:
     """Flags that together fill one option model, declared once for every command using them:
-    ``flags`` maps each flag's parameter to its field and annotation; ``parse`` turns a given
-    value into the field's (comma-separated band names into a tuple)."""
+    one flag per field of ``model`` in ``fields`` (spelled as ``FLAGS`` says); ``parse`` turns a
+    given value into the field's (comma-separated band names into a tuple); ``extra`` adds to a
+    flag's help."""
 
-    flags: dict[str, tuple[str, Any]]
+    model: type[BaseModel]
+    fields: tuple[str, ...]
     parse: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def params(self) -> dict[str, tuple[str, Any]]:
+        """Each flag's parameter name, with its field and its annotation."""
+        return {
+            str(flag_of(name))[2:].replace("-", "_"): (
+                name,
+                Annotated[
+                    _flag_type(self.model, name) | None,
+                    _option(self.model, name, self.extra.get(name, "")),
+                ],
+            )
+            for name in self.fields
+        }
 
     def given(self, values: dict[str, Any]) -> dict[str, Any]:
         """The fields the user gave, by field name."""
-        return _given(
-            **{
-                name: self.parse.get(param, lambda v: v)(values[param])
-                if values[param] is not None
-                else None
-                for param, (name, _) in self.flags.items()
-            }
-        )
+        return {
+            name: self.parse.get(name, lambda v: v)(values[param])
+            for param, (name, _) in self.params.items()
+            if values[param] is not None
+        }
 
 
-SEGMENT_FLAGS = FlagGroup(
-    {
-        "model": ("model", ModelOpt),
-        "precision": ("precision", PrecisionOpt),
-        "tile": ("tile_size", TileOpt),
-        "overlap": ("overlap", OverlapOpt),
-    }
-)
+SEGMENT_FLAGS = FlagGroup(ProcessConfig, ("model", "precision", "tile_size", "overlap"))
 SCENE_FLAGS = FlagGroup(
-    {
-        "bands": ("bands", BandsOpt),
-        "sensor": ("sensor", SensorOpt),
-        "scale": ("scale", ScaleOpt),
-        "offset": ("offset", OffsetOpt),
-    },
+    SceneOptions,
+    ("bands", "sensor", "scale", "offset"),
     parse={"bands": _bands},
+    extra={"bands": "Comma-separated: red,green,..."},
 )
-POLYGON_FLAGS = FlagGroup(
-    {
-        "min_area_ha": ("min_area_ha", MinAreaOpt),
-        "simplify": ("simplify_m", SimplifyOpt),
-        "sieve": ("sieve_pixels", SieveOpt),
-    }
-)
-CLUSTER_FLAGS = FlagGroup(
-    {
-        "scheduler": ("scheduler", SchedulerOpt),
-        "workers": ("workers", WorkersOpt),
-        "dashboard_address": (
-            "dashboard_address",
-            Annotated[str | None, _option(ClusterOptions, "dashboard_address")],
-        ),
-    }
-)
+POLYGON_FLAGS = FlagGroup(PolygonOptions, ("min_area_ha", "simplify_m", "sieve_pixels"))
+CLUSTER_FLAGS = FlagGroup(ClusterOptions, ("scheduler", "workers", "dashboard_address"))
 
 
 def with_flags_of(**groups: FlagGroup) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -260,14 +242,14 @@ def with_flags_of(**groups: FlagGroup) -> Callable[[Callable[..., None]], Callab
                     inspect.Parameter(
                         flag, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
                     )
-                    for flag, (_, annotation) in group.flags.items()
+                    for flag, (_, annotation) in group.params.items()
                 ]
             )
 
         @functools.wraps(command)
         def with_groups(**values: Any) -> None:
             for name, group in groups.items():
-                values[name] = group.given({p: values.pop(p) for p in group.flags})
+                values[name] = group.given({p: values.pop(p) for p in group.params})
             command(**values)
 
         with_groups.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
