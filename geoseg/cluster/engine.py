@@ -226,9 +226,11 @@ class Engine:
                 value = JobHandle(child.index)
                 self._resume(child, None)
             else:
-                run.waiting = step
-                self._try_wake(run)
-                return None
+                ready = self._collect(step)
+                if ready is None:
+                    run.waiting = step
+                    return None
+                value, error = ready
         return None
 
     def _needs_slot(self, run: _Run, step: Task | Slot) -> bool:
@@ -239,27 +241,32 @@ class Engine:
             return False
         return (isinstance(step, Slot) or step.slot) and self._slots_used >= self.max_slots
 
-    def _try_wake(self, run: _Run) -> None:
-        """Resume a waiting job if everything it waits for is in (or something failed)."""
-        if run.waiting is None:
-            return
+    def _collect(self, wait: Wait) -> tuple[list[Any] | None, BaseException | None] | None:
+        """The results ``wait`` resumes its job with (or the error of a spawned job that failed);
+        None while something it waits for is not done."""
+        futures = [h.future for h in wait.handles if isinstance(h, Handle)]
+        if any(f.status != "finished" for f in futures):
+            return None  # pending, or failed: ``_finished`` raises its error in the job
+        values = iter(self.client.gather(futures) if wait.fetch and futures else [])
         results: list[Any] = []
-        for handle in run.waiting.handles:
-            if isinstance(handle, JobHandle):
-                outcome = self._runs[handle.index].outcome
-                if outcome is None:
-                    return
-                if isinstance(outcome, Failed):
-                    run.waiting = None
-                    self._resume(run, None, JobFailed(f"{outcome.name}: {outcome.error}"))
-                    return
-                results.append(outcome.value)
-            elif handle.future.status != "finished":
-                return  # pending, or failed: ``_finished`` raises its error in the job
-            else:
-                results.append(handle.future.result() if run.waiting.fetch else None)
-        run.waiting = None
-        self._resume(run, results)
+        for handle in wait.handles:
+            if isinstance(handle, Handle):
+                results.append(next(values) if wait.fetch else None)
+                continue
+            outcome = self._runs[handle.index].outcome
+            if outcome is None:
+                return None
+            if isinstance(outcome, Failed):
+                return None, JobFailed(f"{outcome.name}: {outcome.error}")
+            results.append(outcome.value)
+        return results, None
+
+    def _wake(self, run: _Run) -> None:
+        """Resume a waiting job if everything it waits for is in."""
+        ready = self._collect(run.waiting) if run.waiting is not None else None
+        if ready is not None:
+            run.waiting = None
+            self._resume(run, *ready)
 
     def _finished(self, future: Future) -> None:
         run, task = self._owner.pop(future)
@@ -275,7 +282,7 @@ class Engine:
                 if run.waiting is not None and future in {
                     h.future for h in run.waiting.handles if isinstance(h, Handle)
                 }:
-                    self._try_wake(run)
+                    self._wake(run)
         self._serve_slots()
 
     def _fail(self, run: _Run, error: BaseException) -> None:
@@ -314,7 +321,7 @@ class Engine:
                 for h in run.parent.waiting.handles
             )
         ):
-            self._try_wake(run.parent)
+            self._wake(run.parent)
         self._serve_slots()
 
 
