@@ -200,7 +200,12 @@ class FlagGroup:
                 name,
                 Annotated[
                     _flag_type(self.model, name) | None,
-                    _option(self.model, name, self.extra.get(name, "")),
+                    _option(
+                        self.model,
+                        name,
+                        self.extra.get(name, ""),
+                        switch=_flag_type(self.model, name) is bool,
+                    ),
                 ],
             )
             for name in self.fields
@@ -216,6 +221,10 @@ class FlagGroup:
 
 
 SEGMENT_FLAGS = FlagGroup(ProcessConfig, ("model", "precision", "tile_size", "overlap"))
+OUTPUT_FLAGS = FlagGroup(
+    ProcessConfig,
+    ("batch_size", "block_size", "blend", "quicklook", "probability_dtype", "overwrite"),
+)
 SCENE_FLAGS = FlagGroup(
     SceneOptions,
     ("bands", "sensor", "scale", "offset"),
@@ -261,41 +270,30 @@ def with_flags_of(**groups: FlagGroup) -> Callable[[Callable[..., None]], Callab
 
 @app.command()
 @with_flags_of(
-    segment=SEGMENT_FLAGS, scene=SCENE_FLAGS, polygon=POLYGON_FLAGS, cluster=CLUSTER_FLAGS
+    segment=SEGMENT_FLAGS,
+    output=OUTPUT_FLAGS,
+    scene=SCENE_FLAGS,
+    polygon=POLYGON_FLAGS,
+    cluster=CLUSTER_FLAGS,
 )
 def process(
     scenes: Annotated[Path, typer.Argument(help="Scene directory, or one scene file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     *,
     segment: dict[str, Any],
-    batch_size: Annotated[int | None, _option(ProcessConfig, "batch_size")] = None,
-    block_size: Annotated[int | None, _option(ProcessConfig, "block_size")] = None,
-    blend: Annotated[str | None, _option(ProcessConfig, "blend")] = None,
+    output: dict[str, Any],
     scene: dict[str, Any],
     polygons: Annotated[
         bool | None, _option(ProcessConfig, "polygons", "--no-polygons: none.", switch=True)
     ] = None,
     polygon: dict[str, Any],
-    quicklook: Annotated[bool | None, _option(ProcessConfig, "quicklook", switch=True)] = None,
-    probability_dtype: Annotated[str | None, _option(ProcessConfig, "probability_dtype")] = None,
     cluster: dict[str, Any],
-    overwrite: Annotated[bool | None, _option(ProcessConfig, "overwrite", switch=True)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Segment every scene in SCENES into probability and class COGs, and polygons of the
     model's target class, under OUT/<scene>/."""
     with one_line_errors():
-        options = _given(
-            **segment,
-            batch_size=batch_size,
-            block_size=block_size,
-            blend=blend,
-            scene_options=scene,
-            polygons=polygon,
-            quicklook=quicklook,
-            probability_dtype=probability_dtype,
-            overwrite=overwrite,
-        )
+        options = _given(**segment, **output, scene_options=scene, polygons=polygon)
         if polygons is False:
             options["polygons"] = None
         config = ProcessConfig(**options)

@@ -158,11 +158,19 @@ class Manifest(_Record):
 
     @classmethod
     def read(cls, folder: Path) -> "Manifest | None":
-        """The manifest in ``folder``; None when there is none or it is not one of ours."""
+        """The manifest in ``folder``, or None when there is none; ``ConfigError`` when the file
+        is not a manifest this geoseg reads (another program's, or an older layout)."""
+        path = folder / MANIFEST
         try:
-            return cls.model_validate_json((folder / MANIFEST).read_bytes())
-        except (OSError, ValidationError):
+            return cls.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
             return None
+        except (OSError, ValidationError) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) else f"{exc.error_count()} problems"
+            raise ConfigError(
+                f"{path}: not a manifest this geoseg reads ({problem}); write "
+                "the outputs again (--overwrite)"
+            ) from None
 
     def write(self, folder: Path) -> Path:
         return write_json(folder / MANIFEST, self.model_dump(mode="json"))

@@ -18,7 +18,7 @@ This module imports only ``geoseg.bands`` and ``geoseg.errors``: every other mod
 """
 
 import re
-from typing import Any, Literal, Self, get_args
+from typing import Any, ClassVar, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -195,6 +195,12 @@ class ChangeOptions(Options):
 
 class ProcessConfig(Options):
     """Options of ``process`` (and of the segmentation ``change`` runs)."""
+
+    # Options that change how a run goes, not the probabilities, classes and polygons it
+    # writes: left out of the fingerprint that decides whether outputs are up to date.
+    RUN_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {"overwrite", "max_blocks_in_flight", "batch_size", "quicklook"}
+    )
 
     model: str = Field(
         default=DEFAULT_MODEL,

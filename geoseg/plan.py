@@ -77,19 +77,14 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
     overlap = card.overlap if config.overlap is None else config.overlap
     grid = info.scene.grid
     tiling = TileGrid(grid.height, grid.width, tile, overlap, config.block_size, align=card.stride)
-    params = {
+    # Every option that shapes the outputs, with the model's defaults resolved.
+    params = config.model_dump(mode="json", exclude=set(ProcessConfig.RUN_ONLY)) | {
         "model": model.id,
         "tile_size": tile,
         "overlap": overlap,
-        "polygons": config.polygons.model_dump() if config.polygons else None,
-        "block_size": config.block_size,
-        "blend": config.blend,
-        "probability_dtype": config.probability_dtype,
-        "quicklook": config.quicklook,
         "edge_margin": card.edge_margin,
         "stride": card.stride,
         "bands": list(info.bands),
-        "scene_options": config.scene_options.model_dump(),
         "geoseg": __version__,
         "grid": [grid.crs.to_wkt(), list(grid.transform)[:6], grid.width, grid.height],
         "reflectance": [(b.name, b.scale, b.offset) for b in info.scene.bands],

@@ -131,3 +131,23 @@ def test_error_classes_by_hand() -> None:
         None,
         None,
     ]
+
+
+def test_a_report_never_replaces_the_manifest_of_other_outputs(tmp_path) -> None:
+    """``--report`` pointing at a scene's output folder: refused, the scene's manifest kept."""
+    from geoseg.errors import ConfigError
+    from geoseg.manifest import MANIFEST, Manifest
+    from geoseg.pipeline import evaluate
+    from geoseg.training.labels import RasterLabels
+
+    from .conftest import write_raster
+
+    classes = write_raster(tmp_path / "classes.tif", np.zeros((1, 20, 20), np.uint8))
+    labels = write_raster(tmp_path / "labels.tif", np.ones((1, 20, 20), np.uint8))
+    scene_out = tmp_path / "out" / "s"
+    scene_out.mkdir(parents=True)
+    Manifest.new(kind="scene", name="s", inputs=(), outputs={}).write(scene_out)
+    before = (scene_out / MANIFEST).read_text()
+    with pytest.raises(ConfigError, match="outputs of a scene run"):
+        evaluate(classes, RasterLabels(str(labels), ((1, 0),)), scene_out)
+    assert (scene_out / MANIFEST).read_text() == before

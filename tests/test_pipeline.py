@@ -144,6 +144,7 @@ def test_manifest_records_inputs_model_parameters_and_counts(
     assert scene.bands["red"].label == "B4"
     assert manifest.parameters["tile_size"] == 512
     assert manifest.tiles is not None and manifest.tiles.total == 4
+    assert manifest.tiles.predicted == 4 and manifest.tiles.skipped_nodata == 0
     assert sum(c.pixels for c in manifest.classes.values()) == 930 * 947
     assert {"geoseg", "rasterio", "gdal", "dask"} <= manifest.versions.keys()
     assert manifest.class_raster(folder / "classes.tif").classes == ("non_forest", "forest")
@@ -259,3 +260,32 @@ def test_unwritable_output_directory_fails_that_scene(client: Client, tmp_path: 
     assert results["a"].status == "failed"
     assert "output directory not writable" in results["a"].message
     assert results["b"].status == "done"
+
+
+def test_a_manifest_geoseg_cannot_read_means_the_scene_is_done_again(
+    client: Client, tmp_path: Path
+) -> None:
+    """A foreign or older manifest.json beside the outputs: process writes them again, and
+    vectorize says which file it cannot read instead of guessing the classes."""
+    from geoseg.errors import ConfigError
+    from geoseg.pipeline import class_raster_options
+    from geoseg.vectorizing import PolygonOptions
+
+    scene = write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
+    out = tmp_path / "out"
+    [first] = process(scene, out, client=client)
+    (out / "forest" / MANIFEST).write_text('{"scene": "forest", "outputs": {}}')
+    with pytest.raises(ConfigError, match="not a manifest this geoseg reads"):
+        Manifest.read(out / "forest")
+    with pytest.raises(ConfigError, match=r"manifest\.json: not a manifest"):
+        class_raster_options(first.outputs["classes"], "forest", PolygonOptions())
+    [again] = process(scene, out, client=client)
+    assert (again.status, again.blocks_reused) == ("done", 0)
+    assert Manifest.read(out / "forest") is not None
+
+
+def test_unknown_run_keywords_are_refused(tmp_path: Path) -> None:
+    """``n_workers=`` of older releases is not silently ignored: where to run is ``cluster=``."""
+    scene = write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
+    with pytest.raises(TypeError, match="n_workers"):
+        process(scene, tmp_path / "out", n_workers=2)  # type: ignore[call-arg]

@@ -108,6 +108,11 @@ class RunArgs(TypedDict, total=False):
 def using(run: RunArgs) -> Iterator[Client]:
     """``run``'s client when it has one; else a client of ``connect(run's cluster)``, closed on
     leaving. Every API function finds its cluster this way."""
+    if unknown := sorted(set(run) - set(RunArgs.__annotations__)):
+        raise TypeError(
+            f"unexpected keyword arguments {unknown}: a call runs on client=, or on "
+            "cluster=ClusterOptions(scheduler=..., workers=...), with progress="
+        )
     if "client" in run:
         yield run["client"]
         return

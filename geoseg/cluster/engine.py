@@ -122,6 +122,14 @@ class JobFailed(GeosegError):
     """A job waited on a spawned job that failed."""
 
 
+NEVER_ENDED = "its job never ended (it waited for something that could not come)"
+
+
+def _error_of(future: Future) -> BaseException:
+    """The error a failed or cancelled task raises in its job."""
+    return future.exception() if future.status == "error" else GeosegError("task cancelled")
+
+
 def error_line(exc: BaseException) -> str:
     """A one-line message for an exception raised in a task or a job."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -179,7 +187,7 @@ class Engine:
                     break
         finally:
             self.client.cancel([f for r in self._runs for f in r.futures])
-        return [run.outcome for run in top if run.outcome is not None]
+        return [run.outcome or Failed(run.name, NEVER_ENDED) for run in top]
 
     def _start(self, job: Job[Any], name: str, parent: _Run | None) -> _Run:
         run = _Run(len(self._runs), name, job, parent)
@@ -245,6 +253,9 @@ class Engine:
         """The results ``wait`` resumes its job with (or the error of a spawned job that failed);
         None while something it waits for is not done."""
         futures = [h.future for h in wait.handles if isinstance(h, Handle)]
+        for future in futures:
+            if future.status in ("error", "cancelled") and future not in self._owner:
+                return None, _error_of(future)  # raised in the job before: raise it again
         if any(f.status != "finished" for f in futures):
             return None  # pending, or failed: ``_finished`` raises its error in the job
         values = iter(self.client.gather(futures) if wait.fetch and futures else [])
@@ -274,8 +285,7 @@ class Engine:
         self._slots_used -= task.slot
         if run.outcome is None:
             if future.status != "finished":
-                error = future.exception() if future.status == "error" else None
-                self._fail(run, error or GeosegError("task cancelled"))
+                self._fail(run, _error_of(future))
             else:
                 if task.done is not None:
                     task.done()

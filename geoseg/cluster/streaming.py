@@ -86,4 +86,7 @@ def stream_blocks(
     for valid, skipped in (yield Wait(tuple(stitched))):
         stats.valid_pixels += valid
         stats.tiles_skipped += skipped
+    # Every planned batch has run once every block is written, whether or not the engine has
+    # called each predict task's ``done`` yet.
+    stats.tiles_done = stats.tiles_planned
     return stats

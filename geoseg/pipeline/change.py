@@ -102,6 +102,7 @@ def _run_pairs(
                 (out.name, change_job(pair, out, config, options, ref, run.get("progress")))
                 for pair, out in zip(pairs, outs, strict=True)
             ],
+            config.max_blocks_in_flight,
         )
     return [
         o.value if isinstance(o, Done) else ChangeResult(o.name, "failed", o.error)

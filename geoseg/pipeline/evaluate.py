@@ -27,6 +27,11 @@ def evaluate(
     names = class_names(classes)
     if target_class not in names:
         raise ConfigError(f"class {target_class!r} is not one of {names}")
+    if (found := Manifest.read(report)) is not None and found.kind != "evaluation":
+        raise ConfigError(
+            f"{report} holds the outputs of a {found.kind} run; write the report "
+            "to a folder of its own"
+        )
     scores = evaluate_raster(classes, labels, names, target_class, tolerance)
     report.mkdir(parents=True, exist_ok=True)
     target = names.index(target_class)

@@ -121,7 +121,10 @@ def segment_job(
 ) -> Job[SceneResult]:
     """A planned scene to its COGs, polygons and manifest (or "up to date")."""
     name = plan.scene.name
-    done = Manifest.read(plan.out_dir)
+    try:
+        done = Manifest.read(plan.out_dir)
+    except ConfigError:  # an older or foreign manifest: the outputs are written again
+        done = None
     if (
         not config.overwrite
         and done is not None
