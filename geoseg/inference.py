@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from rasterio import windows
 from rasterio.windows import Window
 
 from geoseg.models import Model, ModelRef, load_model
@@ -51,11 +52,7 @@ def as_model(model: ModelRef | Model) -> Model:
 
 def strip_window(tiles: tuple[Tile, ...]) -> Window:
     """The smallest window holding every tile of a batch."""
-    col0 = min(int(t.window.col_off) for t in tiles)
-    row0 = min(int(t.window.row_off) for t in tiles)
-    col1 = max(int(t.window.col_off + t.window.width) for t in tiles)
-    row1 = max(int(t.window.row_off + t.window.height) for t in tiles)
-    return Window(col0, row0, col1 - col0, row1 - row0)
+    return windows.union(*(t.window for t in tiles))
 
 
 def pad_to(x: np.ndarray, size: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
+from rasterio import windows
 from rasterio.windows import Window
 
 from geoseg.tiling import Tile
@@ -95,20 +96,11 @@ def blend_block(
     weight_sum = np.zeros((rows, cols), np.float32)
     for tile, probs in tiles:
         tw = tile.window
-        y0 = max(int(tw.row_off), int(window.row_off))
-        x0 = max(int(tw.col_off), int(window.col_off))
-        y1 = min(int(tw.row_off + tw.height), int(window.row_off + window.height))
-        x1 = min(int(tw.col_off + tw.width), int(window.col_off + window.width))
-        if y0 >= y1 or x0 >= x1:
+        if not windows.intersect(tw, window):
             continue
         weights = blend_weights(int(tw.height), int(tw.width), overlap, margin, tile.edges, mode)
-        src = np.s_[
-            y0 - int(tw.row_off) : y1 - int(tw.row_off), x0 - int(tw.col_off) : x1 - int(tw.col_off)
-        ]
-        dst = np.s_[
-            y0 - int(window.row_off) : y1 - int(window.row_off),
-            x0 - int(window.col_off) : x1 - int(window.col_off),
-        ]
+        both = windows.intersection(tw, window)
+        src, dst = _within(both, tw), _within(both, window)
         w = weights[src]
         total[(slice(None), *dst)] += w * probs[(slice(None), *src)]
         weight_sum[dst] += w
@@ -116,3 +108,10 @@ def blend_block(
         blended = total / weight_sum
     blended[:, weight_sum == 0] = np.nan
     return blended
+
+
+def _within(inner: Window, outer: Window) -> tuple[slice, slice]:
+    """Array slices of ``inner`` in an array that holds ``outer``."""
+    return Window(
+        inner.col_off - outer.col_off, inner.row_off - outer.row_off, inner.width, inner.height
+    ).toslices()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from rasterio.windows import Window
 
+from geoseg import tiling
 from geoseg.errors import ConfigError
 
 
@@ -70,11 +71,7 @@ def spatial_split(
         )
     if block < 16 or gap < 0:
         raise ConfigError("validation blocks need at least 16 px and a gap of 0 or more")
-    blocks = [
-        Window(c, r, min(block, width - c), min(block, height - r))
-        for r in range(0, height, block)
-        for c in range(0, width, block)
-    ]
+    blocks = [b.window for b in tiling.blocks(height, width, block)]
     order = np.random.default_rng(seed).permutation(len(blocks))
     n_val = max(1, round(val_fraction * len(blocks)))
     n_test = round(test_fraction * len(blocks))
