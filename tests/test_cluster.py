@@ -57,23 +57,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A scheduler and two worker processes (each under its nanny); GPU=1 on one of them."""
     tmp = tmp_path_factory.mktemp("cluster")
     scheduler_file = tmp / "scheduler.json"
-    procs = [
-        subprocess.Popen(
-            [
-                *DASK,
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(scheduler_file),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
+    procs = [start_scheduler(scheduler_file)]
     try:
         with Client(scheduler_file=str(_wait_for(scheduler_file)), timeout="30s") as client:
             for name, extra in (("gpu", ["--resources", "GPU=1"]), ("cpu", [])):
@@ -103,6 +87,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
+
+
+def start_scheduler(scheduler_file: Path, *extra: str) -> subprocess.Popen:
+    """A ``dask scheduler`` on 127.0.0.1 and a free port, writing its address to
+    ``scheduler_file``."""
+    command = [*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+    return subprocess.Popen(
+        [*command, "--scheduler-file", str(scheduler_file), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _wait_for(path: Path, timeout: float = 30) -> Path:
@@ -288,26 +283,7 @@ def test_tls_cluster_with_certificates_from_dask_config(tmp_path: Path) -> None:
     )
     tls = ["--tls-ca-file", str(cert), "--tls-cert", str(cert), "--tls-key", str(key)]
     scheduler_file = tmp_path / "scheduler.json"
-    procs = [
-        subprocess.Popen(
-            [
-                *DASK,
-                "scheduler",
-                "--protocol",
-                "tls",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(scheduler_file),
-                *tls,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
+    procs = [start_scheduler(scheduler_file, "--protocol", "tls", *tls)]
     try:
         address = json.loads(_wait_for(scheduler_file).read_text())["address"]
         assert address.startswith("tls://")
