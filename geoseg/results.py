@@ -73,7 +73,8 @@ class ChangeSummary(_Value):
 
 @dataclass(frozen=True)
 class ChangeResult(Result):
-    """One date pair of ``change``: ``name`` is ``<before>__<after>``."""
+    """One date pair of ``change``: ``name`` is its output folder's (``<before>__<after>`` for
+    ``change_pairs``)."""
 
     summary: ChangeSummary | None = None
 

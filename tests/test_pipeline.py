@@ -289,3 +289,31 @@ def test_unknown_run_keywords_are_refused(tmp_path: Path) -> None:
     scene = write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
     with pytest.raises(TypeError, match="n_workers"):
         process(scene, tmp_path / "out", n_workers=2)  # type: ignore[call-arg]
+
+
+def test_a_scenes_outputs_are_made_while_the_next_scene_is_inferred(
+    client: Client, tmp_path: Path
+) -> None:
+    """The engine runs a command's scenes side by side: the first scene's polygons are made on
+    the workers while the second (larger) scene's tiles are still being predicted (before the
+    engine, polygons waited until every scene had streamed)."""
+    from distributed import get_task_stream
+
+    write_raster(tmp_path / "in" / "a_small.tif", forest_scene(64, 64), descriptions=BGRN)
+    write_raster(tmp_path / "in" / "b_large.tif", forest_scene(768, 768), descriptions=BGRN)
+    config = ProcessConfig(tile_size=64, overlap=16, block_size=64, batch_size=2)
+    with get_task_stream(client=client) as stream:
+        results = process(tmp_path / "in", tmp_path / "out", config, client=client)
+    assert [r.status for r in results] == ["done", "done"]
+
+    def times(stage: str, scene: str) -> list[tuple[float, float]]:
+        return [
+            (min(s["start"] for s in t["startstops"]), max(s["stop"] for s in t["startstops"]))
+            for t in stream.data
+            if t["key"].startswith(f"{stage}-{scene}-")
+        ]
+
+    polygons_started = min(start for start, _ in times("vectorize", "a_small"))
+    predicted_until = max(stop for _, stop in times("predict", "b_large"))
+    assert polygons_started < predicted_until
+    assert times("polygons", "a_small") and times("manifest", "a_small")
