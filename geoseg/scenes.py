@@ -8,6 +8,7 @@ stored at another resolution is resampled window by window, never read whole.
 """
 
 import datetime as dt
+import os
 import re
 import warnings
 from collections import Counter, defaultdict
@@ -170,6 +171,12 @@ def _masks(src: rasterio.DatasetReader, indexes: list[int], args: dict) -> np.nd
     return src.read_masks(indexes, **args)
 
 
+def absolute(path: str | Path) -> Path:
+    """``path`` from the caller's working directory, as every process can use it: tasks carry
+    paths to workers, whose working directory is not the caller's."""
+    return Path(os.path.abspath(path))
+
+
 def find_scenes(path: str | Path) -> list[SceneSource]:
     """The scenes in a directory (or the one scene a file is), sorted by name.
 
@@ -182,7 +189,7 @@ def find_scenes(path: str | Path) -> list[SceneSource]:
     - scenes that would share a name (``2020/scene.tif``, ``2021/scene.tif``) get their folder's
       name in front (``2020-scene``).
     """
-    root = Path(path)
+    root = absolute(path)
     if root.is_file():
         return [SceneSource(root.stem, (str(root),))]
     if not root.is_dir():
@@ -360,6 +367,11 @@ def _inspect(path: str) -> _FileInfo:
                 tags,
             )
     except _READ_ERRORS as exc:
+        if not os.path.exists(path):
+            raise SceneError(
+                f"{path}: not found where it was read (inputs must be on storage every worker "
+                "sees: a shared filesystem at the same path)"
+            ) from None
         raise SceneError(
             f"{path}: cannot read ({_reason(exc)}); the file is corrupt, truncated or not a raster"
         ) from exc

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from geoseg.errors import ConfigError, GeosegError
 from geoseg.models import resolve_model
 from geoseg.options import DEFAULT_MODEL, ChangeOptions, ClusterOptions, ProcessConfig
-from geoseg.scenes import acquisition_date
+from geoseg.scenes import absolute, acquisition_date
 
 
 class _Strict(BaseModel):
@@ -70,7 +70,7 @@ class Workflow(_Strict):
 
 def load_workflow(path: str | Path) -> tuple[Workflow, Path]:
     """The validated workflow and its folder; ``ConfigError`` lists every problem with its line."""
-    path = Path(path)
+    path = absolute(path)  # so are the paths relative to it, which workers get
     try:
         text = path.read_text()
         data = yaml.safe_load(text)

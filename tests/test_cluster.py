@@ -342,3 +342,122 @@ def test_embedded_dashboard_listens_where_the_options_say(address: str | None) -
         }
     assert link.startswith("http://127.0.0.1:")
     assert listening == {"127.0.0.1"}
+
+
+def _can_unshare() -> bool:
+    try:
+        unshare = subprocess.run(["unshare", "--mount", "true"], check=False, capture_output=True)
+        return unshare.returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def start_hidden(command: list[str], workdir: Path, hidden: Path) -> subprocess.Popen:
+    """``command`` as on another host: in its own mount namespace where ``hidden`` (the client's
+    private folder) is an empty tmpfs, started in ``workdir``."""
+    script = f'mount -t tmpfs none "{hidden}" && cd "{workdir}" && exec "$@"'
+    return subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def separated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A scheduler and a worker that see what another host would: their own working directory,
+    the client's private folder hidden, and the shared folder at the same path."""
+    if not _can_unshare():
+        pytest.skip("unshare --mount is not allowed here (it needs root)")
+    root = tmp_path_factory.mktemp("separated")
+    shared, private, home = root / "shared", root / "client", root / "worker-home"
+    for folder in (shared, private, home):
+        folder.mkdir()
+    scheduler_file = shared / "scheduler.json"
+    dask = [*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+    procs = [start_hidden([*dask, "--scheduler-file", str(scheduler_file)], home, private)]
+    try:
+        address = json.loads(_wait_for(scheduler_file).read_text())["address"]
+        worker = [*DASK, "worker", address, "--nthreads", "2", "--no-dashboard"]
+        procs.append(start_hidden(worker, home, private))
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+        yield {"address": address, "shared": shared, "private": private}
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def geoseg_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "geoseg", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_relative_paths_work_on_workers_in_another_directory(separated: dict) -> None:
+    """Paths are made absolute before any task leaves the client: a worker started elsewhere
+    reads the scenes and writes the outputs of ``geoseg process scenes -o out`` run from the
+    shared folder (before, every scene failed as "corrupt")."""
+    shared = separated["shared"]
+    write_raster(shared / "scenes" / "forest_2020-01-01.tif", forest_scene(), descriptions=BGRN)
+    done = geoseg_cli(
+        "process",
+        "scenes",
+        "-o",
+        "out",
+        "--scheduler",
+        separated["address"],
+        "--no-progress",
+        cwd=shared,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (shared / "out" / "forest_2020-01-01" / "classes.tif").exists()
+    done = geoseg_cli(
+        "vectorize",
+        "out/forest_2020-01-01/classes.tif",
+        "-o",
+        "nf.gpkg",
+        "--class",
+        "non_forest",
+        "--scheduler",
+        separated["address"],
+        cwd=shared,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (shared / "nf.gpkg").exists()
+    (shared / "wf").mkdir()
+    workflow = write_workflow(shared / "wf", "../scenes/", "../out-wf")
+    done = geoseg_cli(
+        "run",
+        os.path.relpath(workflow, separated["private"]),
+        "--scheduler",
+        separated["address"],
+        "--no-progress",
+        cwd=separated["private"],
+    )
+    assert done.returncode == 0, done.stderr
+    assert (shared / "out-wf" / "scenes" / "forest_2020-01-01" / "classes.tif").exists()
+
+
+def test_inputs_the_workers_cannot_see_are_not_found_not_corrupt(separated: dict) -> None:
+    private = separated["private"]
+    write_raster(private / "scenes" / "hidden.tif", forest_scene(), descriptions=BGRN)
+    done = geoseg_cli(
+        "process",
+        "scenes",
+        "-o",
+        str(separated["shared"] / "out-hidden"),
+        "--scheduler",
+        separated["address"],
+        "--no-progress",
+        cwd=private,
+    )
+    assert done.returncode == 1
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("failed:")]
+    assert "hidden.tif: not found where it was read" in line and "corrupt" not in line

@@ -31,7 +31,7 @@ from geoseg.pipeline.process import assemble_job, describe_job, segment_job
 from geoseg.pipeline.vectorize import vectorize_job
 from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo, make_plan
 from geoseg.results import ChangeResult, ChangeSummary
-from geoseg.scenes import SceneSource, aligned, find_scenes, inspect_scenes
+from geoseg.scenes import SceneSource, absolute, aligned, find_scenes, inspect_scenes
 from geoseg.store import BlockStore
 from geoseg.tiling import blocks
 from geoseg.vectorizing import PolygonInfo, VectorizeOptions
@@ -53,7 +53,7 @@ def change(
     ``ChangeResult`` with status "failed" and the one-line reason.
     """
     sources = (_one_scene(before), _one_scene(after))
-    [result] = _run_pairs([sources], [Path(out_dir)], config, options, run)
+    [result] = _run_pairs([sources], [absolute(out_dir)], config, options, run)
     return result
 
 
@@ -81,7 +81,7 @@ def change_pairs(
     ]
     if not pairs:
         raise ConfigError(f"{scenes}: no two dated scenes of one place to compare")
-    outs = [Path(out_dir) / f"{a.name}__{b.name}" for a, b in pairs]
+    outs = [absolute(out_dir) / f"{a.name}__{b.name}" for a, b in pairs]
     return _run_pairs(pairs, outs, config, options, run)
 
 

@@ -40,7 +40,7 @@ from geoseg.models import Model, ModelRef, resolve_model
 from geoseg.pipeline.vectorize import vectorize_job
 from geoseg.plan import ProcessConfig, SceneInfo, ScenePlan, make_plan
 from geoseg.results import SceneResult
-from geoseg.scenes import SceneSource, find_scenes
+from geoseg.scenes import SceneSource, absolute, find_scenes
 from geoseg.store import BlockStore
 from geoseg.vectorizing import PolygonInfo, VectorizeOptions
 
@@ -81,7 +81,7 @@ def process(
     with using(run) as own:
         model_arg = share(own, model) if model is not None else ref
         jobs = [
-            (s.name, scene_job(s, config, ref, model_arg, Path(out_dir), run.get("progress")))
+            (s.name, scene_job(s, config, ref, model_arg, absolute(out_dir), run.get("progress")))
             for s in sources
         ]
         outcomes = run_jobs(own, jobs, config.max_blocks_in_flight)

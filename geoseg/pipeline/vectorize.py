@@ -12,7 +12,7 @@ from geoseg.grid import Grid
 from geoseg.manifest import ClassRaster, Manifest
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.results import PolygonsResult
-from geoseg.scenes import acquisition_date
+from geoseg.scenes import absolute, acquisition_date
 from geoseg.tiling import blocks
 from geoseg.vectorizing import PolygonInfo, PolygonOptions, VectorizeOptions
 from geoseg.version import __version__
@@ -39,8 +39,8 @@ def vectorize(
             target's): gives each polygon its mean.
         run: where to run (``client`` or ``cluster``), as for ``process``.
     """
-    classes, out = Path(classes), Path(out)
-    job = vectorize_job(classes, out, options, info, Path(probability) if probability else None)
+    classes, out = absolute(classes), absolute(out)
+    job = vectorize_job(classes, out, options, info, absolute(probability) if probability else None)
     with using(run) as own:
         [outcome] = run_jobs(own, [(classes.stem, job)])
     if isinstance(outcome, Done):
