@@ -715,13 +715,19 @@ def test_truncated_file(
     one_line_error(excinfo, str(path), "cannot read", "truncated", gdal_says)
 
 
-@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir()], ids=["gone", "a-folder"])
-def test_unreadable_path(tmp_path: Path, make) -> None:
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [(lambda p: None, "not found where it was read"), (lambda p: p.mkdir(), "cannot read")],
+    ids=["gone", "a-folder"],
+)
+def test_unreadable_path(tmp_path: Path, make, says: str) -> None:
+    """A missing file is "not found" (a worker that cannot see it), never "corrupt"."""
     path = tmp_path / "scene.tif"
     make(path)
     with pytest.raises(SceneError) as excinfo:
         open_scene(SceneSource("scene", (str(path),)))
-    one_line_error(excinfo, str(path), "cannot read")
+    one_line_error(excinfo, str(path), says)
+    assert "corrupt" not in str(excinfo.value) or says == "cannot read"
 
 
 def test_inspect_scenes_reports_errors_beside_good_scenes(tmp_path: Path) -> None:
