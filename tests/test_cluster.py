@@ -445,19 +445,25 @@ def test_relative_paths_work_on_workers_in_another_directory(separated: dict) ->
     assert (shared / "out-wf" / "scenes" / "forest_2020-01-01" / "classes.tif").exists()
 
 
-def test_inputs_the_workers_cannot_see_are_not_found_not_corrupt(separated: dict) -> None:
-    private = separated["private"]
+def test_preflight_names_each_worker_and_path_it_cannot_use(separated: dict) -> None:
+    """Inputs or an output folder the workers cannot see: one line per problem naming the
+    worker and the path, before anything is computed, and exit 2."""
+    private, shared = separated["private"], separated["shared"]
     write_raster(private / "scenes" / "hidden.tif", forest_scene(), descriptions=BGRN)
-    done = geoseg_cli(
-        "process",
-        "scenes",
-        "-o",
-        str(separated["shared"] / "out-hidden"),
-        "--scheduler",
-        separated["address"],
-        "--no-progress",
-        cwd=private,
-    )
-    assert done.returncode == 1
-    [line] = [line for line in done.stderr.splitlines() if line.startswith("failed:")]
-    assert "hidden.tif: not found where it was read" in line and "corrupt" not in line
+    write_raster(shared / "seen" / "seen.tif", forest_scene(), descriptions=BGRN)
+    cases = [
+        (["scenes", "-o", str(shared / "out-hidden")], private, "cannot read", "hidden.tif"),
+        ([str(shared / "seen"), "-o", "out-private"], private, "does not see", "out-private"),
+    ]
+    for args, cwd, says, path in cases:
+        started = time.monotonic()
+        done = geoseg_cli(
+            "process", *args, "--scheduler", separated["address"], "--no-progress", cwd=cwd
+        )
+        assert time.monotonic() - started < 30
+        assert done.returncode == 2, done.stderr
+        [problem] = [line for line in done.stderr.splitlines() if line.startswith("tcp://")]
+        assert says in problem and path in problem, done.stderr
+        assert "shared filesystem" in done.stderr
+    assert not (shared / "out-hidden" / "hidden").exists()
+    assert not any((private / "out-private").iterdir())  # nothing but the client's folder

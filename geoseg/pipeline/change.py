@@ -24,6 +24,7 @@ from geoseg.change import (
 )
 from geoseg.cluster import Done, Job, Spawn, Task, Wait, call, run_jobs, tasks, using
 from geoseg.cluster.connect import ProgressFn, RunArgs
+from geoseg.cluster.preflight import preflight, readable
 from geoseg.errors import ConfigError, ModelError, SceneError
 from geoseg.manifest import ClassRaster, InputFile, Manifest, ModelRecord, SceneRecord, write_json
 from geoseg.models import ModelRef, resolve_model
@@ -96,6 +97,7 @@ def _run_pairs(
     options = options or ChangeOptions()
     ref = resolve_model(config.model, config.precision)
     with using(run) as own:
+        preflight(own, readable(p for pair in pairs for s in pair for p in s.paths), outs)
         outcomes = run_jobs(
             own,
             [

@@ -25,6 +25,7 @@ from geoseg.cluster import (
     using,
 )
 from geoseg.cluster.connect import ProgressFn
+from geoseg.cluster.preflight import preflight, readable
 from geoseg.cluster.streaming import stream_blocks
 from geoseg.errors import ConfigError, OutputError, SceneError
 from geoseg.manifest import (
@@ -79,6 +80,7 @@ def process(
         else resolve_model(config.model, config.precision)
     )
     with using(run) as own:
+        preflight(own, readable(p for s in sources for p in s.paths), [absolute(out_dir)])
         model_arg = share(own, model) if model is not None else ref
         jobs = [
             (s.name, scene_job(s, config, ref, model_arg, absolute(out_dir), run.get("progress")))

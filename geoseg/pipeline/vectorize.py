@@ -7,6 +7,7 @@ from typing import Unpack
 import rasterio
 
 from geoseg.cluster import Done, Job, RunArgs, Task, Wait, call, run_jobs, tasks, using
+from geoseg.cluster.preflight import preflight, readable
 from geoseg.errors import ConfigError
 from geoseg.grid import Grid
 from geoseg.manifest import ClassRaster, Manifest
@@ -40,9 +41,12 @@ def vectorize(
         run: where to run (``client`` or ``cluster``), as for ``process``.
     """
     classes, out = absolute(classes), absolute(out)
-    job = vectorize_job(classes, out, options, info, absolute(probability) if probability else None)
+    probs = absolute(probability) if probability else None
     with using(run) as own:
-        [outcome] = run_jobs(own, [(classes.stem, job)])
+        preflight(own, readable(str(p) for p in (classes, probs) if p), [out.parent])
+        [outcome] = run_jobs(
+            own, [(classes.stem, vectorize_job(classes, out, options, info, probs))]
+        )
     if isinstance(outcome, Done):
         return PolygonsResult(outcome.name, "done", outputs={"polygons": out}, count=outcome.value)
     return PolygonsResult(outcome.name, "failed", outcome.error)
