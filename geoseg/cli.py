@@ -277,7 +277,7 @@ def with_flags_of(**groups: FlagGroup) -> Callable[[Callable[..., None]], Callab
     cluster=CLUSTER_FLAGS,
 )
 def process(
-    scenes: Annotated[Path, typer.Argument(help="Scene directory, or one scene file.")],
+    scenes: Annotated[str, typer.Argument(help="Scene directory, scene file, or http(s):// URL.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     *,
     segment: dict[str, Any],
@@ -358,9 +358,9 @@ def vectorize(
     segment=SEGMENT_FLAGS, scene=SCENE_FLAGS, polygon=POLYGON_FLAGS, cluster=CLUSTER_FLAGS
 )
 def change(
-    before: Annotated[Path, typer.Argument(help="The earlier scene, or a directory of scenes.")],
+    before: Annotated[str, typer.Argument(help="The earlier scene, or a directory of scenes.")],
     after: Annotated[
-        Path | None, typer.Argument(help="The later scene (omit with --pairs).")
+        str | None, typer.Argument(help="The later scene (omit with --pairs).")
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("change"),
     *,
@@ -539,7 +539,7 @@ def evaluate(
 @app.command()
 @with_flags_of(scene=SCENE_FLAGS)
 def info(
-    scenes: Annotated[Path, typer.Argument(help="Scene directory, or one scene file.")],
+    scenes: Annotated[str, typer.Argument(help="Scene directory, scene file, or http(s):// URL.")],
     *,
     scene: dict[str, Any],
 ) -> None:

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import math
 import os
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from geoseg.errors import ConfigError
-from geoseg.scenes import Scene
+from geoseg.scenes import FileStamp, Scene
 
 MANIFEST = "manifest.json"
 _PACKAGES = (
@@ -36,18 +37,15 @@ class _Record(BaseModel):
 
 
 class InputFile(_Record):
+    """An input file as it was read: where, its size, and its change stamp (``FileStamp``)."""
+
     path: str
     size: int
-    mtime: str
+    modified: str
 
     @classmethod
     def of(cls, path: str) -> "InputFile":
-        stat = os.stat(path)
-        return cls(
-            path=str(Path(path).resolve()),
-            size=stat.st_size,
-            mtime=dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).isoformat(),
-        )
+        return cls(**asdict(FileStamp.of(path)))
 
 
 class BandRecord(_Record):

@@ -6,14 +6,13 @@ or a cluster, in any order, computes the same bytes.
 
 import hashlib
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from geoseg.models import ModelCard, ModelRef
 from geoseg.options import ProcessConfig
-from geoseg.scenes import Scene
+from geoseg.scenes import FileStamp, Scene
 from geoseg.store import BlockStore, segmentation_layers
 from geoseg.tiling import Block, Tile, TileGrid
 from geoseg.version import __version__
@@ -104,14 +103,8 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
 
 
 def input_fingerprint(paths: tuple[str, ...]) -> dict:
-    """What identifies input files cheaply: resolved path, size and modification time."""
-    files = []
-    for path in paths:
-        stat = os.stat(path)
-        files.append(
-            {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        )
-    return {"files": files}
+    """What identifies input files cheaply: where they are, their sizes and change stamps."""
+    return {"files": [asdict(FileStamp.of(path)) for path in paths]}
 
 
 def _digest(value: dict) -> str:

@@ -10,6 +10,8 @@ stored at another resolution is resampled window by window, never read whole.
 import datetime as dt
 import os
 import re
+import urllib.parse
+import urllib.request
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
@@ -171,10 +173,42 @@ def _masks(src: rasterio.DatasetReader, indexes: list[int], args: dict) -> np.nd
     return src.read_masks(indexes, **args)
 
 
+def is_url(path: str | Path) -> bool:
+    """Is ``path`` a file over HTTP(S) (read window by window with range requests by GDAL)?"""
+    return str(path).startswith(("http://", "https://"))
+
+
 def absolute(path: str | Path) -> Path:
     """``path`` from the caller's working directory, as every process can use it: tasks carry
     paths to workers, whose working directory is not the caller's."""
     return Path(os.path.abspath(path))
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What identifies an input file cheaply: where it is, its size, when it last changed (for a
+    URL: the server's ETag, else its Last-Modified)."""
+
+    path: str
+    size: int
+    modified: str
+
+    @classmethod
+    def of(cls, path: str) -> "FileStamp":
+        if is_url(path):
+            return _url_stamp(path)
+        stat = os.stat(path)
+        return cls(str(Path(path).resolve()), stat.st_size, str(stat.st_mtime_ns))
+
+
+def _url_stamp(url: str) -> FileStamp:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=30) as r:
+            headers = r.headers
+    except OSError as exc:
+        raise SceneError(f"{url}: cannot reach ({getattr(exc, 'reason', exc)})") from None
+    changed = headers.get("ETag") or headers.get("Last-Modified") or ""
+    return FileStamp(url, int(headers.get("Content-Length") or 0), changed)
 
 
 def find_scenes(path: str | Path) -> list[SceneSource]:
@@ -187,8 +221,11 @@ def find_scenes(path: str | Path) -> list[SceneSource]:
       sub-folder, or whose rest is empty (``B04.tif``), takes the folder's name;
     - sub-folders are searched one level down; hidden files and folders are skipped;
     - scenes that would share a name (``2020/scene.tif``, ``2021/scene.tif``) get their folder's
-      name in front (``2020-scene``).
+      name in front (``2020-scene``);
+    - an ``http(s)://`` URL is one scene file, read window by window with range requests.
     """
+    if is_url(path):
+        return [SceneSource(Path(urllib.parse.urlparse(str(path)).path).stem, (str(path),))]
     root = absolute(path)
     if root.is_file():
         return [SceneSource(root.stem, (str(root),))]
@@ -367,6 +404,10 @@ def _inspect(path: str) -> _FileInfo:
                 tags,
             )
     except _READ_ERRORS as exc:
+        if is_url(path):
+            reason = _reason(exc)
+            found = "not found on the server" if "code: 404" in reason else "cannot read"
+            raise SceneError(f"{path}: {found} ({reason})") from None
         if not os.path.exists(path):
             raise SceneError(
                 f"{path}: not found where it was read (inputs must be on storage every worker "

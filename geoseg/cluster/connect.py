@@ -21,6 +21,11 @@ WORKER_ENV = {
     "HF_HUB_OFFLINE": "1",
     "OMP_NUM_THREADS": "1",
     "MALLOC_ARENA_MAX": "1",
+    # Inputs over HTTP(S): no directory listing before opening a file, and transient errors
+    # retried before a read fails.
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_HTTP_MAX_RETRY": "3",
+    "GDAL_HTTP_RETRY_DELAY": "1",
 }
 
 
