@@ -193,6 +193,20 @@ class Manifest(_Record):
         )
 
 
+def manifest_kind(folder: Path) -> str | None:
+    """The kind of run whose manifest is in ``folder`` ("scene", "change", "evaluation"; "other"
+    for a manifest.json this geoseg cannot tell), or None when there is none. Read loosely, so
+    that a run may replace its own kind's manifest of an older layout."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return "other"
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind if kind in ("scene", "change", "evaluation") else "other"
+
+
 def package_versions() -> dict[str, str]:
     versions = {}
     for name in _PACKAGES:

@@ -151,3 +151,8 @@ def test_a_report_never_replaces_the_manifest_of_other_outputs(tmp_path) -> None
     with pytest.raises(ConfigError, match="outputs of a scene run"):
         evaluate(classes, RasterLabels(str(labels), ((1, 0),)), scene_out)
     assert (scene_out / MANIFEST).read_text() == before
+    older = tmp_path / "report"  # a report of an older layout is replaced, not refused
+    older.mkdir()
+    (older / MANIFEST).write_text('{"kind": "evaluation", "inputs": "older layout"}')
+    evaluate(classes, RasterLabels(str(labels), ((1, 0),)), older)
+    assert Manifest.read(older) is not None

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from geoseg.errors import ConfigError
 from geoseg.evaluation import ERROR_CLASSES, GridLabels, evaluate_raster, write_error_raster
-from geoseg.manifest import ClassRaster, InputFile, Manifest, write_json
+from geoseg.manifest import ClassRaster, InputFile, Manifest, manifest_kind, write_json
 from geoseg.pipeline.vectorize import described_raster
 from geoseg.quicklook import write_error_map
 from geoseg.results import EvaluationResult
@@ -27,10 +27,9 @@ def evaluate(
     names = class_names(classes)
     if target_class not in names:
         raise ConfigError(f"class {target_class!r} is not one of {names}")
-    if (found := Manifest.read(report)) is not None and found.kind != "evaluation":
+    if (kind := manifest_kind(report)) not in (None, "evaluation"):
         raise ConfigError(
-            f"{report} holds the outputs of a {found.kind} run; write the report "
-            "to a folder of its own"
+            f"{report} holds the outputs of a {kind} run; write the report to a folder of its own"
         )
     scores = evaluate_raster(classes, labels, names, target_class, tolerance)
     report.mkdir(parents=True, exist_ok=True)
