@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import math
 import os
-from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -34,18 +33,6 @@ _PACKAGES = (
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class InputFile(_Record):
-    """An input file as it was read: where, its size, and its change stamp (``FileStamp``)."""
-
-    path: str
-    size: int
-    modified: str
-
-    @classmethod
-    def of(cls, path: str) -> "InputFile":
-        return cls(**asdict(FileStamp.of(path)))
 
 
 class BandRecord(_Record):
@@ -132,7 +119,7 @@ class Manifest(_Record):
     name: str
     fingerprint: str | None = None
     created: str
-    inputs: tuple[InputFile, ...]
+    inputs: tuple[FileStamp, ...]
     scenes: tuple[SceneRecord, ...] = ()
     model: ModelRecord | None = None
     parameters: dict[str, Any] = {}

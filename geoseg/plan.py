@@ -39,6 +39,7 @@ class ScenePlan:
     batch_size: int
     blend: str
     out_dir: Path
+    inputs: tuple[FileStamp, ...]  # the scene's files as planned: stamped once per run
     fingerprint: str
     parameters: dict[str, Any]  # what identifies the outputs (with the inputs: the fingerprint)
     probability_dtype: str = "float32"
@@ -88,7 +89,8 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
         "grid": [grid.crs.to_wkt(), list(grid.transform)[:6], grid.width, grid.height],
         "reflectance": [(b.name, b.scale, b.offset) for b in info.scene.bands],
     }
-    fingerprint = _digest({"inputs": input_fingerprint(info.scene.paths), "params": params})
+    inputs = tuple(FileStamp.of(path) for path in info.scene.paths)
+    fingerprint = _digest({"inputs": [asdict(f) for f in inputs], "params": params})
     return ScenePlan(
         info,
         model,
@@ -96,15 +98,11 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
         config.batch_size,
         config.blend,
         out_root / info.scene.name,
+        inputs,
         fingerprint,
         params,
         config.probability_dtype,
     )
-
-
-def input_fingerprint(paths: tuple[str, ...]) -> dict:
-    """What identifies input files cheaply: where they are, their sizes and change stamps."""
-    return {"files": [asdict(FileStamp.of(path)) for path in paths]}
 
 
 def _digest(value: dict) -> str:

@@ -29,6 +29,7 @@ from geoseg.plan import WORK_DIR
 from .conftest import BGRN, forest_scene, write_raster
 
 DASK = [sys.executable, "-m", "dask"]
+GEOSEG = [sys.executable, "-m", "geoseg"]
 
 
 @pytest.mark.parametrize(
@@ -209,18 +210,10 @@ def test_a_run_whose_client_died_is_resumed_from_its_finished_blocks(
     cluster: dict, big_scene: Path, reference: Path
 ) -> None:
     path = write_workflow(big_scene, "scenes/", "out-resumed")
+    command = [*GEOSEG, "run", str(path), "--scheduler", cluster["address"], "--no-progress"]
     work = big_scene / "out-resumed" / "scenes" / "big_2020-01-01" / WORK_DIR / "classes"
     run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "geoseg",
-            "run",
-            str(path),
-            "--scheduler",
-            cluster["address"],
-            "--no-progress",
-        ],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -233,16 +226,7 @@ def test_a_run_whose_client_died_is_resumed_from_its_finished_blocks(
     run.wait()
     assert not (work.parent.parent / "classes.tif").exists()
     again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "geoseg",
-            "run",
-            str(path),
-            "--scheduler",
-            cluster["address"],
-            "--no-progress",
-        ],
+        command,
         check=False,
         capture_output=True,
         text=True,
@@ -391,7 +375,7 @@ def separated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 def geoseg_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "geoseg", *args],
+        [*GEOSEG, *args],
         cwd=cwd,
         capture_output=True,
         text=True,

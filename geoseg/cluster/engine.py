@@ -15,9 +15,10 @@ starts another job (a date of a change pair) whose result a ``Wait`` collects li
 polygons and manifest of scene N run on workers while scene N+1's tiles are inferred, and the
 pipeline modules never touch a future.
 
-Memory stays bounded by the *slots*: a task marked ``slot=True`` (a block being stitched) waits
-until fewer than ``max_slots`` such tasks are in flight, and waiting jobs are served in the order
-they were started, so scenes stream one after another, never all at once.
+Memory stays bounded by the *slots*: ``yield Slot()`` waits until fewer than ``max_slots`` are
+held, and the job's next task marked ``slot=True`` (a block being stitched) carries that slot
+until it ends. Waiting jobs are served in the order they were started, so scenes stream one
+after another, never all at once.
 
 A task's error fails its job, not the run: it is raised inside the job at its current ``yield``
 (the job may catch it), and a job that ends with an error is reported as ``Failed`` with one line;
@@ -53,7 +54,7 @@ class Task:
         args: its arguments: small values, paths and handles.
         name: the stage, shown in Dask's dashboard and task stream (``predict``, ``stitch`` ...).
         gpu: runs where the ``GPU`` resource is, when any worker has one.
-        slot: counts against the engine's bound on tasks in flight (see the module docstring).
+        slot: carries the slot its job holds (``Slot``) until it ends (the module docstring).
         done: called in the client, without the result, when the task has finished.
     """
 
@@ -147,7 +148,7 @@ class _Run:
     futures: set[Future] = field(default_factory=set)
     children: list["_Run"] = field(default_factory=list)
     waiting: Wait | None = None
-    pending_slot: Task | Slot | None = None
+    wants_slot: bool = False
     held_slots: int = 0
     outcome: Outcome[Any] | None = None
 
@@ -207,8 +208,11 @@ class Engine:
         run.futures.add(future)
         self._owner[future] = (run, task)
         self._completed.add(future)
-        self._slots_used += task.slot
         return Handle(future)
+
+    def _hold_slot(self, run: _Run) -> None:
+        self._slots_used += 1
+        run.held_slots += 1
 
     def _resume(self, run: _Run, value: Any, error: BaseException | None = None) -> None:
         """Drive ``run`` until it waits for something, ends or fails."""
@@ -220,14 +224,17 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 (a job's error fails that job only)
                 return self._end(run, Failed(run.name, error_line(exc)))
             value, error = None, None
-            if isinstance(step, Task | Slot) and self._needs_slot(run, step):
-                run.pending_slot = step
-                heapq.heappush(self._slot_queue, (run.priority, run.index))
-                return None
             if isinstance(step, Slot):
-                self._slots_used += 1
-                run.held_slots += 1
+                if self._slots_used >= self.max_slots:
+                    run.wants_slot = True
+                    heapq.heappush(self._slot_queue, (run.priority, run.index))
+                    return None
+                self._hold_slot(run)
             elif isinstance(step, Task):
+                if step.slot and not run.held_slots:
+                    error = RuntimeError(f"{step.name}: a slot task needs a Slot first")
+                    continue
+                run.held_slots -= step.slot  # the task carries its job's slot until it ends
                 value = self._submit(run, step)
             elif isinstance(step, Spawn):
                 child = self._start(step.job, step.name, run)
@@ -240,14 +247,6 @@ class Engine:
                     return None
                 value, error = ready
         return None
-
-    def _needs_slot(self, run: _Run, step: Task | Slot) -> bool:
-        """Must ``step`` wait for a slot? A slot task first uses one its job holds."""
-        if isinstance(step, Task) and step.slot and run.held_slots:
-            run.held_slots -= 1
-            self._slots_used -= 1  # ``_submit`` counts it again
-            return False
-        return (isinstance(step, Slot) or step.slot) and self._slots_used >= self.max_slots
 
     def _collect(self, wait: Wait) -> tuple[list[Any] | None, BaseException | None] | None:
         """The results ``wait`` resumes its job with (or the error of a spawned job that failed);
@@ -289,30 +288,22 @@ class Engine:
             else:
                 if task.done is not None:
                     task.done()
-                if run.waiting is not None and future in {
-                    h.future for h in run.waiting.handles if isinstance(h, Handle)
-                }:
-                    self._wake(run)
+                self._wake(run)
         self._serve_slots()
 
     def _fail(self, run: _Run, error: BaseException) -> None:
         """A task of ``run`` failed: raise it in the job where it stands."""
-        run.waiting = run.pending_slot = None  # a stale slot-queue entry is skipped when served
+        run.waiting, run.wants_slot = None, False  # a stale queue entry is skipped when served
         self._resume(run, None, error)
 
     def _serve_slots(self) -> None:
         while self._slot_queue and self._slots_used < self.max_slots:
             _, index = heapq.heappop(self._slot_queue)
             run = self._runs[index]
-            step, run.pending_slot = run.pending_slot, None
-            if step is None or run.outcome is not None:
-                continue
-            if isinstance(step, Slot):
-                self._slots_used += 1
-                run.held_slots += 1
+            if run.wants_slot and run.outcome is None:
+                run.wants_slot = False
+                self._hold_slot(run)
                 self._resume(run, None)
-            else:
-                self._resume(run, self._submit(run, step))
 
     def _end(self, run: _Run, outcome: Outcome[Any]) -> None:
         run.outcome = outcome
@@ -323,14 +314,7 @@ class Engine:
             if child.outcome is None:
                 self._end(child, Failed(child.name, "cancelled: the job that started it ended"))
         self.client.cancel(list(run.futures))
-        if (
-            run.parent is not None
-            and run.parent.waiting is not None
-            and any(
-                isinstance(h, JobHandle) and h.index == run.index
-                for h in run.parent.waiting.handles
-            )
-        ):
+        if run.parent is not None:
             self._wake(run.parent)
         self._serve_slots()
 

@@ -18,6 +18,7 @@ from geoseg.cluster.connect import ProgressFn
 from geoseg.cluster.engine import Handle, Job, Slot, Task, Wait
 from geoseg.models import ModelRef
 from geoseg.plan import ScenePlan
+from geoseg.tiling import Block
 
 
 @dataclass
@@ -37,14 +38,16 @@ def stream_blocks(
     """Predict and stitch every block of ``plan`` not already in its store (see the module
     docstring); blocks an interrupted run stored are reused."""
     store, batches = plan.store, plan.batches
-    stored = {b.key: store.has(b) for b in plan.tiling.blocks()}
-    todo = [b for b in plan.tiling.blocks() if not stored[b.key]]
+    reused: list[Block] = []
+    todo: list[Block] = []
+    for block in plan.tiling.blocks():
+        (reused if store.has(block) else todo).append(block)
     needs = {b.key: plan.batches_for(b) for b in todo}
     left = Counter(i for ids in needs.values() for i in ids)
     stats = StreamStats(
         tiles_planned=sum(len(batches[i]) for i in left),
-        blocks_reused=len(stored) - len(todo),
-        valid_pixels=sum(store.valid_pixels(b) for b in plan.tiling.blocks() if stored[b.key]),
+        blocks_reused=len(reused),
+        valid_pixels=sum(store.valid_pixels(b) for b in reused),
     )
 
     def predicted(n_tiles: int) -> Callable[[], None]:

@@ -22,15 +22,15 @@ from geoseg.change import (
     summary,
     total,
 )
-from geoseg.cluster import Done, Job, Spawn, Task, Wait, call, run_jobs, tasks, using
+from geoseg.cluster import Done, Job, Slot, Spawn, Task, Wait, call, run_jobs, tasks, using
 from geoseg.cluster.connect import ProgressFn, RunArgs
 from geoseg.cluster.preflight import preflight, readable
 from geoseg.errors import ConfigError, ModelError, SceneError
-from geoseg.manifest import ClassRaster, InputFile, Manifest, ModelRecord, SceneRecord, write_json
+from geoseg.manifest import ClassRaster, Manifest, ModelRecord, SceneRecord, write_json
 from geoseg.models import ModelRef, resolve_model
 from geoseg.pipeline.process import assemble_job, describe_job, segment_job
 from geoseg.pipeline.vectorize import vectorize_job
-from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo, make_plan
+from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo, ScenePlan, make_plan
 from geoseg.results import ChangeResult, ChangeSummary
 from geoseg.scenes import SceneSource, absolute, aligned, find_scenes, inspect_scenes
 from geoseg.store import BlockStore
@@ -147,6 +147,7 @@ def change_job(
     ]
     compared = []
     for block in layout:
+        yield Slot()
         compared.append(
             (
                 yield Task(
@@ -178,7 +179,7 @@ def change_job(
                 "quicklook",
             )
         )
-    manifest = change_manifest(out.name, before, after, config, options, numbers, outputs, info)
+    manifest = change_manifest(out.name, plans, config, options, numbers, outputs, info)
     yield from call(Task(tasks.finish_outputs, (manifest, out, store), "manifest"))
     return ChangeResult(out.name, "done", "", outputs, time.perf_counter() - started, numbers)
 
@@ -220,21 +221,20 @@ def loss_polygon_info(before: SceneInfo, after: SceneInfo) -> PolygonInfo:
 
 def change_manifest(
     name: str,
-    before: SceneInfo,
-    after: SceneInfo,
+    dates: list[ScenePlan],
     config: ProcessConfig,
     options: ChangeOptions,
     numbers: ChangeSummary,
     outputs: dict[str, Path],
     info: PolygonInfo,
 ) -> Manifest:
-    """The manifest of a compared date pair."""
+    """The manifest of a compared date pair (``dates``: the plans of its two segmentations)."""
     return Manifest.new(
         kind="change",
         name=name,
-        inputs=tuple(InputFile.of(p) for i in (before, after) for p in i.scene.paths),
-        scenes=tuple(SceneRecord.of(i.scene, i.bands) for i in (before, after)),
-        model=ModelRecord(id=config.model, card=before.card.model_dump(mode="json")),
+        inputs=tuple(f for plan in dates for f in plan.inputs),
+        scenes=tuple(SceneRecord.of(plan.scene, plan.info.bands) for plan in dates),
+        model=ModelRecord(id=config.model, card=dates[0].info.card.model_dump(mode="json")),
         parameters={
             "rule": options.rule.model_dump(),
             "polygons": options.polygons.model_dump(),

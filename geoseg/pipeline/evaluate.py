@@ -4,10 +4,11 @@ from pathlib import Path
 
 from geoseg.errors import ConfigError
 from geoseg.evaluation import ERROR_CLASSES, GridLabels, evaluate_raster, write_error_raster
-from geoseg.manifest import ClassRaster, InputFile, Manifest, manifest_kind, write_json
+from geoseg.manifest import ClassRaster, Manifest, manifest_kind, write_json
 from geoseg.pipeline.vectorize import described_raster
 from geoseg.quicklook import write_error_map
 from geoseg.results import EvaluationResult
+from geoseg.scenes import FileStamp
 
 
 def evaluate(
@@ -42,7 +43,7 @@ def evaluate(
     Manifest.new(
         kind="evaluation",
         name=classes.stem,
-        inputs=(InputFile.of(str(classes)),),
+        inputs=(FileStamp.of(str(classes)),),
         parameters={"target_class": target_class, "tolerance": tolerance},
         outputs={name: path.name for name, path in outputs.items()},
         class_rasters={"errors": ClassRaster(classes=ERROR_CLASSES)},

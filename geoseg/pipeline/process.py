@@ -31,7 +31,6 @@ from geoseg.errors import ConfigError, OutputError, SceneError
 from geoseg.manifest import (
     ClassCount,
     ClassRaster,
-    InputFile,
     Manifest,
     ModelRecord,
     SceneRecord,
@@ -249,7 +248,7 @@ def scene_manifest(
         kind="scene",
         name=scene.name,
         fingerprint=plan.fingerprint,
-        inputs=tuple(InputFile.of(p) for p in scene.paths),
+        inputs=plan.inputs,
         scenes=(SceneRecord.of(scene, plan.info.bands),),
         model=ModelRecord(id=plan.model.id, card=card.model_dump(mode="json")),
         parameters=plan.parameters | {"batch_size": config.batch_size, "model_spec": config.model},
