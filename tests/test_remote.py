@@ -3,9 +3,6 @@ Sentinel-2 sample; geoseg reads it window by window with range requests, and the
 those of the same file read from disk."""
 
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,16 +11,10 @@ import pytest
 import rasterio
 from distributed import Client
 
-from geoseg import process
+from geoseg import process, testing
 from geoseg.manifest import Manifest
 
 from .conftest import S2_SAMPLE
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -31,37 +22,8 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path,
     """(base URL, the folder it serves, its access log)."""
     if shutil.which("nginx") is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    root = tmp_path_factory.mktemp("nginx")
-    www, port = root / "www", _free_port()
-    www.mkdir()
-    temp = " ".join(
-        f"{kind}_temp_path {root / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (root / "nginx.conf").write_text(
-        f"daemon off; user root; pid {root / 'nginx.pid'}; error_log {root / 'error.log'};\n"
-        f"events {{}}\nhttp {{ access_log {root / 'access.log'}; {temp}\n"
-        f"  server {{ listen 127.0.0.1:{port}; root {www}; }} }}\n"
-    )
-    proc = subprocess.Popen(
-        ["nginx", "-c", str(root / "nginx.conf"), "-p", str(root)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, (root / "error.log").read_text()
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", www, root / "access.log"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with testing.nginx(tmp_path_factory.mktemp("nginx")) as server:
+        yield server.url, server.www, server.access_log
 
 
 def test_a_scene_over_http_equals_the_same_file_on_disk(
