@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError
+from geoseg.locations import redact
 from geoseg.options import (
     ChangeOptions,
     ClusterOptions,
@@ -113,7 +114,7 @@ def one_line_errors() -> Iterator[None]:
         yield
     except GeosegError as exc:
         console.print(
-            f"[bold red]error:[/] {escape(with_flags(str(exc), exc.options))}",
+            f"[bold red]error:[/] {escape(redact(with_flags(str(exc), exc.options)))}",
             highlight=False,
             soft_wrap=True,
         )

@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from geoseg.errors import ConfigError
-from geoseg.scenes import FileStamp, Scene
+from geoseg.locations import FileStamp
+from geoseg.scenes import Scene
 
 MANIFEST = "manifest.json"
 _PACKAGES = (

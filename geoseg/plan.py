@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from geoseg.locations import FileStamp
 from geoseg.models import ModelCard, ModelRef
 from geoseg.options import ProcessConfig
-from geoseg.scenes import FileStamp, Scene
+from geoseg.scenes import Scene
 from geoseg.store import BlockStore, segmentation_layers
 from geoseg.tiling import Block, Tile, TileGrid
 from geoseg.version import __version__

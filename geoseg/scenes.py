@@ -10,12 +10,10 @@ stored at another resolution is resampled window by window, never read whole.
 import datetime as dt
 import os
 import re
-import urllib.parse
-import urllib.request
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import rasterio
@@ -28,6 +26,17 @@ from rasterio.windows import Window
 from geoseg import bands as bandnames
 from geoseg.errors import ConfigError, SceneError
 from geoseg.grid import Grid, bounds_intersect, is_north_up
+from geoseg.locations import (
+    absolute,
+    gdal_path,
+    is_remote,
+    is_s3,
+    list_s3,
+    location,
+    name_of,
+    parent_name,
+    redact,
+)
 from geoseg.options import SceneOptions
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
@@ -35,11 +44,37 @@ _READ_ERRORS = (RasterioError, CRSError)
 
 
 @dataclass(frozen=True)
+class AssetBand:
+    """One band as a catalog describes it: its file, its index there, its label and canonical
+    name (None: not used), and the scale and offset the catalog gives (None: the file's own)."""
+
+    path: str
+    index: int
+    label: str
+    name: str | None
+    scale: float | None = None
+    offset: float | None = None
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """What a catalog (a STAC item) says of a scene: its bands, sensor, date, and the item's
+    address (linked from the outputs' item)."""
+
+    bands: tuple[AssetBand, ...]
+    sensor: str | None
+    date: dt.date | None
+    item: str
+
+
+@dataclass(frozen=True)
 class SceneSource:
-    """The files of one scene, as found on disk (nothing opened yet)."""
+    """The files of one scene, as found on disk, in a bucket or in a catalog (nothing opened
+    yet)."""
 
     name: str
     paths: tuple[str, ...]
+    entry: CatalogEntry | None = None
 
     @property
     def per_band(self) -> bool:
@@ -75,6 +110,7 @@ class Scene:
     date_precision: str | None
     scale_source: str
     unmapped: tuple[str, ...] = field(default=())
+    item: str | None = None  # the STAC item the scene was listed by
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -134,7 +170,7 @@ class Scene:
             "resampling": resampling,
         }
         try:
-            with rasterio.open(path) as src, warnings.catch_warnings():
+            with rasterio.open(gdal_path(path)) as src, warnings.catch_warnings():
                 # A 4-band file with nodata: GDAL may call band 4 alpha; nodata is what counts.
                 warnings.simplefilter("ignore", NodataShadowWarning)
                 if sources[0].on_grid:
@@ -173,46 +209,8 @@ def _masks(src: rasterio.DatasetReader, indexes: list[int], args: dict) -> np.nd
     return src.read_masks(indexes, **args)
 
 
-def is_url(path: str | Path) -> bool:
-    """Is ``path`` a file over HTTP(S) (read window by window with range requests by GDAL)?"""
-    return str(path).startswith(("http://", "https://"))
-
-
-def absolute(path: str | Path) -> Path:
-    """``path`` from the caller's working directory, as every process can use it: tasks carry
-    paths to workers, whose working directory is not the caller's."""
-    return Path(os.path.abspath(path))
-
-
-@dataclass(frozen=True)
-class FileStamp:
-    """What identifies an input file cheaply: where it is, its size, when it last changed (for a
-    URL: the server's ETag, else its Last-Modified)."""
-
-    path: str
-    size: int
-    modified: str
-
-    @classmethod
-    def of(cls, path: str) -> "FileStamp":
-        if is_url(path):
-            return _url_stamp(path)
-        stat = os.stat(path)
-        return cls(str(Path(path).resolve()), stat.st_size, str(stat.st_mtime_ns))
-
-
-def _url_stamp(url: str) -> FileStamp:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=30) as r:
-            headers = r.headers
-    except OSError as exc:
-        raise SceneError(f"{url}: cannot reach ({getattr(exc, 'reason', exc)})") from None
-    changed = headers.get("ETag") or headers.get("Last-Modified") or ""
-    return FileStamp(url, int(headers.get("Content-Length") or 0), changed)
-
-
 def find_scenes(path: str | Path) -> list[SceneSource]:
-    """The scenes in a directory (or the one scene a file is), sorted by name.
+    """The scenes in a directory or an S3 prefix (or the one scene a file is), sorted by name.
 
     - a multi-band raster file is one scene, named after its stem;
     - files whose names carry a band code (``B04.tif``, ``T20LNR_..._B04_10m.tif``,
@@ -222,38 +220,71 @@ def find_scenes(path: str | Path) -> list[SceneSource]:
     - sub-folders are searched one level down; hidden files and folders are skipped;
     - scenes that would share a name (``2020/scene.tif``, ``2021/scene.tif``) get their folder's
       name in front (``2020-scene``);
-    - an ``http(s)://`` URL is one scene file, read window by window with range requests.
+    - an ``http(s)://`` URL is one scene file; an ``s3://bucket/prefix/`` is searched like a
+      folder (its objects are listed), an ``s3://`` object is one scene file. Remote files are
+      read window by window with range requests.
+    - a STAC Item, ItemCollection, Catalog or Collection (``.json``, local or remote) lists its
+      items as scenes (``geoseg.stac``).
     """
-    if is_url(path):
-        return [SceneSource(Path(urllib.parse.urlparse(str(path)).path).stem, (str(path),))]
-    root = absolute(path)
-    if root.is_file():
-        return [SceneSource(root.stem, (str(root),))]
+    text = str(path)
+    if text.lower().split("?", 1)[0].endswith(".json"):
+        from geoseg.stac import stac_scenes  # pystac is imported only for catalogs
+
+        return stac_scenes(location(text))
+    if is_remote(text) and (not is_s3(text) or text.endswith(RASTER_SUFFIXES)):
+        return [SceneSource(PurePosixPath(name_of(text)).stem, (text,))]
+    if not is_remote(text) and absolute(path).is_file():
+        return [SceneSource(absolute(path).stem, (str(absolute(path)),))]
+    folders = _s3_folders(text) if is_s3(text) else _local_folders(absolute(path))
+    found = [
+        scene
+        for index, (folder, files) in enumerate(folders.items())
+        for scene in _scenes_in_folder(folder, files, in_subfolder=index > 0)
+    ]
+    return sorted(_unique_names(text, found), key=lambda s: s.name)
+
+
+def _local_folders(root: Path) -> dict[str, list[str]]:
+    """``root``'s raster files, and those of each visible sub-folder, by folder name (root
+    first)."""
     if not root.is_dir():
         raise ConfigError(f"{root}: no such scene file or directory")
-    found = _scenes_in_folder(root, in_subfolder=False)
+    folders = {root.name: [str(p) for p in sorted(root.iterdir()) if p.is_file()]}
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        found += _scenes_in_folder(sub, in_subfolder=True)
-    return sorted(_unique_names(root, found), key=lambda s: s.name)
+        folders[sub.name] = [str(p) for p in sorted(sub.iterdir()) if p.is_file()]
+    return folders
 
 
-def _scenes_in_folder(folder: Path, in_subfolder: bool) -> list[SceneSource]:
-    files = sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.suffix in RASTER_SUFFIXES and not p.name.startswith(".")
-    )
+def _s3_folders(prefix: str) -> dict[str, list[str]]:
+    """The objects of an S3 prefix and of its sub-prefixes one level down, by folder name."""
+    prefix = prefix.rstrip("/") + "/"
+    folders: dict[str, list[str]] = {name_of(prefix): []}
+    for key in list_s3(prefix):
+        parts = key[len(prefix) :].split("/")
+        if len(parts) == 1:
+            folders[name_of(prefix)].append(key)
+        elif len(parts) == 2 and not parts[0].startswith("."):
+            folders.setdefault(parts[0], []).append(key)
+    if not any(folders.values()):
+        raise ConfigError(f"{prefix}: no objects under this S3 prefix")
+    return folders
+
+
+def _scenes_in_folder(folder: str, files: list[str], in_subfolder: bool) -> list[SceneSource]:
     groups: dict[str, list[str]] = defaultdict(list)
     scenes = []
     for file in files:
-        label = bandnames.band_label_from_filename(file.stem)
+        name = PurePosixPath(name_of(file))
+        if name.suffix not in RASTER_SUFFIXES or name.name.startswith("."):
+            continue
+        label = bandnames.band_label_from_filename(name.stem)
         if label is None:
-            scenes.append(SceneSource(file.stem, (str(file),)))
+            scenes.append(SceneSource(name.stem, (file,)))
         else:
-            groups[_group_key(file.stem, label)].append(str(file))
+            groups[_group_key(name.stem, label)].append(file)
     for key, paths in groups.items():
-        name = folder.name if not key or (in_subfolder and len(groups) == 1) else key
-        scenes.append(SceneSource(name, tuple(paths)))
+        scene = folder if not key or (in_subfolder and len(groups) == 1) else key
+        scenes.append(SceneSource(scene, tuple(paths)))
     return scenes
 
 
@@ -264,13 +295,11 @@ def _group_key(stem: str, label: str) -> str:
     return key.strip("_-.")
 
 
-def _unique_names(root: Path, scenes: list[SceneSource]) -> list[SceneSource]:
+def _unique_names(root: str, scenes: list[SceneSource]) -> list[SceneSource]:
     """Scenes sharing a name get their folder's name in front; a clash left is a ``ConfigError``."""
     counts = Counter(s.name for s in scenes)
     renamed = [
-        SceneSource(f"{Path(s.paths[0]).parent.name}-{s.name}", s.paths)
-        if counts[s.name] > 1
-        else s
+        SceneSource(f"{parent_name(s.paths[0])}-{s.name}", s.paths) if counts[s.name] > 1 else s
         for s in scenes
     ]
     seen: dict[str, SceneSource] = {}
@@ -294,8 +323,19 @@ def open_scene(source: SceneSource, options: SceneOptions | None = None) -> Scen
     options = options or SceneOptions()
     files = [_inspect(path) for path in source.paths]
     where = source.paths[0] if len(source.paths) == 1 else source.name
-    per_band = len(files) > 1 or (source.per_band and files[0].count == 1)
-    if per_band:
+    entry = source.entry
+    per_band = entry is None and (len(files) > 1 or (source.per_band and files[0].count == 1))
+    if entry is not None:
+        by_path = {f.path: f for f in files}
+        located = [(by_path[b.path], b.index) for b in entry.bands]
+        for (f, index), described in zip(located, entry.bands, strict=True):
+            if index > f.count:
+                raise SceneError(
+                    f"{f.path}: the catalog describes band {index} ({described.label}) but the "
+                    f"file holds {f.count}"
+                )
+        labels = [b.label for b in entry.bands]
+    elif per_band:
         for f in files:
             if f.count != 1:
                 raise SceneError(
@@ -316,21 +356,26 @@ def open_scene(source: SceneSource, options: SceneOptions | None = None) -> Scen
     tags = files[0].tags
     sensor = (
         options.sensor
+        or (entry and entry.sensor)
         or bandnames.sensor_from_text(names_text)
         or bandnames.sensor_from_text(" ".join(map(str, tags.values())))
         or bandnames.sensor_from_codes(labels)
     )
-    names = _band_names(where, labels, sensor, options)
+    if entry is not None and options.bands is None:
+        names = [b.name for b in entry.bands]
+    else:
+        names = _band_names(where, labels, sensor, options)
     unmapped = tuple(lab for lab, n in zip(labels, names, strict=True) if n is None)
-    if per_band:
-        names = _drop_coarser_copies(names, files)
+    if per_band or entry is not None:
+        names = _drop_coarser_copies(names, [f for f, _ in located])
     _check_unique(where, names)
     grid = _finest_grid(source.name, [f for (f, _), n in zip(located, names, strict=True) if n])
     band_sources, origins = [], []
-    for (f, index), label, name in zip(located, labels, names, strict=True):
+    given: list[AssetBand | None] = list(entry.bands) if entry else [None] * len(labels)
+    for (f, index), label, name, band in zip(located, labels, names, given, strict=True):
         if name is None:
             continue
-        scale, offset, origin = _band_scale(f, index, label, name, options)
+        scale, offset, origin = _band_scale(f, index, label, name, options, band)
         band_sources.append(
             BandSource(
                 name=name,
@@ -345,9 +390,14 @@ def open_scene(source: SceneSource, options: SceneOptions | None = None) -> Scen
         )
         if name not in bandnames.QUALITY_BANDS:
             origins.append(origin)
-    date, precision = acquisition_date(
-        " ".join([names_text, *(str(tags[k]) for k in _DATE_TAGS if k in tags)])
-    )
+    date: dt.date | None
+    precision: str | None
+    if entry is not None and entry.date is not None:
+        date, precision = entry.date, "day"
+    else:
+        date, precision = acquisition_date(
+            " ".join([names_text, *(str(tags[k]) for k in _DATE_TAGS if k in tags)])
+        )
     return Scene(
         source.name,
         grid,
@@ -357,6 +407,7 @@ def open_scene(source: SceneSource, options: SceneOptions | None = None) -> Scen
         precision,
         "+".join(dict.fromkeys(origins)) or "codes",
         unmapped,
+        entry.item if entry is not None else None,
     )
 
 
@@ -378,7 +429,7 @@ def _inspect(path: str) -> _FileInfo:
         with warnings.catch_warnings():
             # A file without georeferencing gets the one-line error below, not GDAL's warning.
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(path)
+            src = rasterio.open(gdal_path(path))
         with src:
             if src.crs is None:
                 raise SceneError(f"{path}: no CRS; assign one (gdal_edit.py -a_srs EPSG:...)")
@@ -404,10 +455,13 @@ def _inspect(path: str) -> _FileInfo:
                 tags,
             )
     except _READ_ERRORS as exc:
-        if is_url(path):
+        if is_remote(path):
             reason = _reason(exc)
-            found = "not found on the server" if "code: 404" in reason else "cannot read"
-            raise SceneError(f"{path}: {found} ({reason})") from None
+            missing = "code: 404" in reason or "does not exist" in reason
+            found = "cannot read"
+            if missing:
+                found = "not found in the bucket" if is_s3(path) else "not found on the server"
+            raise SceneError(redact(f"{path}: {found} ({reason})")) from None
         if not os.path.exists(path):
             raise SceneError(
                 f"{path}: not found where it was read (inputs must be on storage every worker "
@@ -512,12 +566,18 @@ _LANDSAT_C2 = {"SR_B": (2.75e-5, -0.2), "ST_B": (0.00341802, 149.0)}
 
 
 def _band_scale(
-    f: _FileInfo, index: int, label: str, name: str, options: SceneOptions
+    f: _FileInfo,
+    index: int,
+    label: str,
+    name: str,
+    options: SceneOptions,
+    catalog: AssetBand | None = None,
 ) -> tuple[float, float, str]:
     """(scale, offset, where they came from) turning one band's numbers into reflectance.
 
     Quality layers (SCL, QA_PIXEL) keep their codes (1, 0). Otherwise, in order: the options'
-    ``scale`` / ``offset``; the band's scale/offset metadata; Landsat Collection-2 names (``SR_B*``:
+    ``scale`` / ``offset``; the catalog's (STAC ``raster:bands``); the band's scale/offset
+    metadata; Landsat Collection-2 names (``SR_B*``:
     0.0000275, -0.2; ``ST_B*``: 0.00341802, 149); Sentinel-2 BOA_QUANTIFICATION_VALUE /
     BOA_ADD_OFFSET tags; else by data type: uint8 → 1/255 (display-stretched composites), other
     integers → 1/10000, floats → 1.
@@ -526,6 +586,9 @@ def _band_scale(
         return 1.0, 0.0, "codes"
     if options.scale is not None:
         return options.scale, options.offset or 0.0, "option"
+    if catalog is not None and (catalog.scale is not None or catalog.offset is not None):
+        scale = 1.0 if catalog.scale is None else catalog.scale
+        return scale, catalog.offset or 0.0, "stac"
     scale, offset = f.scales[index - 1], f.offsets[index - 1]
     if scale != 1.0 or offset != 0.0:
         return scale, offset, "metadata"

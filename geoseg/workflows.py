@@ -18,9 +18,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geoseg.errors import ConfigError, GeosegError
+from geoseg.locations import absolute
 from geoseg.models import resolve_model
 from geoseg.options import DEFAULT_MODEL, ChangeOptions, ClusterOptions, ProcessConfig
-from geoseg.scenes import absolute, acquisition_date
+from geoseg.scenes import acquisition_date
 
 
 class _Strict(BaseModel):

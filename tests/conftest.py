@@ -1,14 +1,18 @@
 """Shared fixtures: the bundled samples, a writer of tiny real GeoTIFFs, and one real Dask cluster."""
 
+import datetime as dt
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import pystac
 import pytest
 import rasterio
 from affine import Affine
 from distributed import Client
+from pystac.extensions.eo import Band, EOExtension
+from pystac.extensions.raster import RasterBand, RasterExtension
 
 from geoseg import ProcessConfig, SceneResult, process
 from geoseg.cluster.connect import local_cluster
@@ -87,3 +91,50 @@ def sample_run(
     """Every bundled sample processed once with the built-in model (blocks of 256 px)."""
     out = tmp_path_factory.mktemp("samples_out")
     return out, process(SAMPLES, out, ProcessConfig(block_size=256), client=client)
+
+
+PUCALLPA_BANDS = {"swir16": "SWIR1", "nir": "NIR", "red": "Red", "green": "Green"}  # file order
+
+
+def split_bands(scene: Path, folder: Path) -> dict[str, Path]:
+    """Each band of a multi-band ``scene`` as a file of its own (tiled, same grid), by canonical
+    name: a per-band set as STAC catalogs list them. File names carry no band code."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    with rasterio.open(scene) as src:
+        profile = src.profile | {"count": 1, "tiled": True, "blockxsize": 256, "blockysize": 256}
+        for index, name in enumerate(PUCALLPA_BANDS, start=1):
+            files[name] = folder / f"{scene.stem}-layer{index}.tif"
+            with rasterio.open(files[name], "w", **profile) as dst:
+                dst.write(src.read(index), 1)
+    return files
+
+
+def band_item(
+    item_id: str,
+    when: dt.datetime,
+    hrefs: dict[str, str],
+    bounds: tuple[float, float, float, float] = (-74.72, -8.59, -74.16, -8.28),
+    scale: float | None = 1 / 255,
+) -> pystac.Item:
+    """A STAC item with one asset per band (``eo:bands`` common name, ``raster:bands`` scale),
+    plus a true-colour ``visual`` asset and a thumbnail that are not bands."""
+    west, south, east, north = bounds
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    item = pystac.Item(item_id, {"type": "Polygon", "coordinates": [ring]}, list(bounds), when, {})
+    for name, href in hrefs.items():
+        asset = pystac.Asset(href, media_type=pystac.MediaType.COG, roles=["data"])
+        item.add_asset(f"asset-{name}", asset)
+        EOExtension.ext(asset, add_if_missing=True).bands = [
+            Band.create(name=PUCALLPA_BANDS[name], common_name=name)
+        ]
+        if scale is not None:
+            RasterExtension.ext(asset, add_if_missing=True).bands = [
+                RasterBand.create(scale=scale, offset=0.0)
+            ]
+    # Never opened: neither file exists.
+    item.add_asset(
+        "visual", pystac.Asset("tci.tif", media_type=pystac.MediaType.COG, roles=["visual"])
+    )
+    item.add_asset("thumbnail", pystac.Asset("thumb.png", media_type=pystac.MediaType.PNG))
+    return item

@@ -2,19 +2,23 @@
 Sentinel-2 sample; geoseg reads it window by window with range requests, and the outputs equal
 those of the same file read from disk."""
 
+import datetime as dt
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pystac
 import pytest
 import rasterio
 from distributed import Client
 
-from geoseg import process, testing
+from geoseg import ProcessConfig, change_pairs, process, testing
+from geoseg.locations import s3_client
 from geoseg.manifest import Manifest
 
-from .conftest import S2_SAMPLE
+from .conftest import S2_SAMPLE, SAMPLES, band_item, split_bands
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +76,90 @@ def test_the_command_line_takes_a_url(
     result = CliRunner().invoke(app, [*args, "--scheduler", client.scheduler.address])
     assert result.exit_code == 0, result.output
     assert (tmp_path / S2_SAMPLE.stem / "classes.tif").exists()
+
+
+SECRET = "geoseg-test-secret-Zq8Wm3"  # must appear in no output, manifest, log or message
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """moto's S3 server with bucket ``scenes`` holding the Pucallpa samples (one in a
+    sub-prefix); yields the settings that reach it."""
+    pytest.importorskip("moto", reason="moto[server] is not installed")
+    root = tmp_path_factory.mktemp("s3")
+    with testing.s3_server(root, "geoseg-test-key", SECRET) as server:
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in server.settings.items():
+                env.setenv(key, value)
+            bucket = s3_client()
+            bucket.create_bucket(Bucket="scenes")
+            bucket.upload_file(
+                str(SAMPLES / "pucallpa_2000.tif"), "scenes", "peru/pucallpa_2000.tif"
+            )
+            bucket.upload_file(
+                str(SAMPLES / "pucallpa_2020.tif"), "scenes", "peru/later/pucallpa_2020.tif"
+            )
+        yield server.settings
+
+
+def same_rasters(a: dict[str, Path], b: dict[str, Path]) -> None:
+    for layer in ("probability", "classes"):
+        with rasterio.open(a[layer]) as left, rasterio.open(b[layer]) as right:
+            np.testing.assert_array_equal(left.read(), right.read(), err_msg=layer)
+
+
+def test_scenes_in_s3_equal_the_same_files_on_disk_and_no_secret_is_written(
+    s3: dict[str, str], client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in s3.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "s3"
+    remote = process("s3://scenes/peru/", out, ProcessConfig(block_size=256), client=client)
+    local = process(
+        SAMPLES / "pucallpa_2000.tif",
+        tmp_path / "local",
+        ProcessConfig(block_size=256),
+        client=client,
+    )
+    assert [(r.name, r.status) for r in remote] == [
+        ("pucallpa_2000", "done"),
+        ("pucallpa_2020", "done"),
+    ], [r.message for r in remote]
+    same_rasters(remote[0].outputs, local[0].outputs)
+    manifest = Manifest.read(out / "pucallpa_2000")
+    assert manifest is not None and manifest.inputs[0].path == "s3://scenes/peru/pucallpa_2000.tif"
+    again = process("s3://scenes/peru/", out, ProcessConfig(block_size=256), client=client)
+    assert [r.message for r in again] == ["up to date"] * 2
+    [missing] = process("s3://scenes/peru/none_2021.tif", out, client=client)
+    assert missing.status == "failed" and "not found in the bucket" in missing.message
+    logs = [client.get_scheduler_logs(), *client.get_worker_logs().values()]
+    for text in [r.message for r in (*remote, missing)] + [
+        p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()
+    ]:
+        assert SECRET not in text
+    assert SECRET not in repr(logs)
+
+
+def test_a_stac_item_collection_of_band_files_over_http_equals_the_local_file(
+    nginx: tuple[str, Path, Path], client: Client, tmp_path: Path
+) -> None:
+    """Per-band files listed by STAC items, served by nginx: read window by window, and the
+    outputs equal those of the multi-band file on disk; change pairs work over the items."""
+    base, www, _ = nginx
+    items = []
+    for year in (2000, 2020):
+        files = split_bands(SAMPLES / f"pucallpa_{year}.tif", www / "bands")
+        hrefs = {name: f"{base}/bands/{path.name}" for name, path in files.items()}
+        items.append(band_item(f"pucallpa-{year}", dt.datetime(year, 7, 1, tzinfo=dt.UTC), hrefs))
+    collection = www / "items.json"
+    collection.write_text(json.dumps(pystac.ItemCollection(items).to_dict()))
+    url = f"{base}/items.json"
+    config = ProcessConfig(block_size=256)
+    remote = process(url, tmp_path / "remote", config, client=client)
+    local = process(SAMPLES / "pucallpa_2000.tif", tmp_path / "local", config, client=client)
+    assert [r.status for r in remote] == ["done", "done"], [r.message for r in remote]
+    same_rasters(remote[0].outputs, local[0].outputs)
+    [pair] = change_pairs(url, tmp_path / "change", config, client=client)
+    assert pair.status == "done", pair.message
+    assert pair.name == "pucallpa-2000__pucallpa-2020"
+    assert pair.summary is not None and pair.summary.loss_ha > 0

@@ -2,14 +2,16 @@
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from typing import TypedDict
 
 import dask
 from dask.system import CPU_COUNT
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Worker, WorkerPlugin
 
 from geoseg.errors import ConfigError
+from geoseg.locations import remote_settings
 from geoseg.options import ClusterOptions
 
 # Worker processes read rasters with GDAL: bound its block cache so memory stays predictable.
@@ -109,6 +111,26 @@ class RunArgs(TypedDict, total=False):
     progress: ProgressFn
 
 
+class RemoteSettings(WorkerPlugin):
+    """The client's settings for remote reads (``geoseg.locations.REMOTE_SETTINGS``: S3
+    endpoint and credentials, HTTP retries...) put in each worker's environment, where GDAL reads
+    them; workers that join or restart later get them too."""
+
+    name = "geoseg-remote-settings"
+
+    def __init__(self, settings: dict[str, str]) -> None:
+        self.settings = settings
+
+    def setup(self, worker: Worker) -> None:
+        os.environ.update(self.settings)
+
+
+def send_remote_settings(client: Client) -> None:
+    """Give every worker of ``client`` geoseg's defaults for remote reads, overridden by this
+    process's own settings."""
+    client.register_plugin(RemoteSettings(remote_settings(WORKER_ENV) | remote_settings()))
+
+
 @contextlib.contextmanager
 def using(run: RunArgs) -> Iterator[Client]:
     """``run``'s client when it has one; else a client of ``connect(run's cluster)``, closed on
@@ -119,7 +141,9 @@ def using(run: RunArgs) -> Iterator[Client]:
             "cluster=ClusterOptions(scheduler=..., workers=...), with progress="
         )
     if "client" in run:
+        send_remote_settings(run["client"])
         yield run["client"]
         return
     with connect(run.get("cluster")) as own:
+        send_remote_settings(own)
         yield own

@@ -34,6 +34,7 @@ from uuid import uuid4
 from distributed import Client, Future, as_completed
 
 from geoseg.errors import GeosegError
+from geoseg.locations import redact
 
 T = TypeVar("T")
 
@@ -133,7 +134,7 @@ def _error_of(future: Future) -> BaseException:
 
 def error_line(exc: BaseException) -> str:
     """A one-line message for an exception raised in a task or a job."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = redact(str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
     return text if isinstance(exc, GeosegError) else f"{type(exc).__name__}: {text}"
 
 

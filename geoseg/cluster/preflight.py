@@ -14,9 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from uuid import uuid4
 
+import rasterio
 from distributed import Client, Worker
+from rasterio.errors import RasterioError
 
 from geoseg.errors import ConfigError
+from geoseg.locations import gdal_path, is_remote, redact
 
 PROBE = ".geoseg-preflight"
 STORAGE = (
@@ -26,9 +29,35 @@ STORAGE = (
 
 
 def readable(paths: Iterable[str]) -> list[str]:
-    """The paths this process can read: the ones a worker must read too. A file nobody can read
-    is a bad scene, which fails alone later, not a storage problem."""
-    return [path for path in paths if os.access(path, os.R_OK)]
+    """The inputs a worker must read too: the local files this process can read, and for each
+    server or bucket of remote files, one file this process can open (a worker's problem with a
+    server is access or settings, the same for all its files). A file nobody can read is a bad
+    scene, which fails alone later, not a storage problem."""
+    found, servers = [], set()
+    for path in paths:
+        if is_remote(path):
+            server = _server(path)
+            if server not in servers and open_problem(path) is None:
+                servers.add(server)
+                found.append(path)
+        elif os.access(path, os.R_OK):
+            found.append(path)
+    return found
+
+
+def _server(location: str) -> str:
+    """``scheme://host`` of a URL, ``s3://bucket`` of an object."""
+    scheme, _, rest = location.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def open_problem(location: str) -> str | None:
+    """None when GDAL opens ``location`` (its header only), else why not."""
+    try:
+        with rasterio.open(gdal_path(location)):
+            return None
+    except RasterioError as exc:
+        return redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
 def probe(folder: Path, token: str, who: str) -> Path:
@@ -41,7 +70,16 @@ def check_worker(
 ) -> list[str]:
     """On a worker: the problems it has with ``inputs`` and ``outputs`` (none: an empty list).
     Leaves its own probe file in each output folder it can write."""
-    problems = [f"cannot read {path}" for path in inputs if not os.access(path, os.R_OK)]
+    problems = [
+        f"cannot read {path}"
+        for path in inputs
+        if not is_remote(path) and not os.access(path, os.R_OK)
+    ]
+    problems += [
+        f"cannot open {path} ({why}); check the AWS_*/GDAL_HTTP_* settings the workers get"
+        for path in inputs
+        if is_remote(path) and (why := open_problem(path)) is not None
+    ]
     for folder in map(Path, outputs):
         if not probe(folder, token, "client").exists():
             problems.append(f"does not see the client's files in {folder}")

@@ -9,7 +9,8 @@ arguments and doing its own I/O:
 - ``vectorize_window``, ``merge_polygon_row``, ``write_polygons``: class raster → GeoPackage;
 - ``compare_block``: two dates' probabilities → loss block (``change``);
 - ``write_quicklook``, ``write_change_quicklook``: preview PNGs;
-- ``finish_outputs``: write the manifest (last: its presence means complete), drop the block store.
+- ``finish_outputs``: write the STAC item, then the manifest (last: its presence means complete),
+  drop the block store.
 """
 
 import functools
@@ -24,7 +25,7 @@ from geoseg.errors import GeosegError
 from geoseg.geopackage import write_geopackage
 from geoseg.grid import Grid
 from geoseg.inference import TileBatch, as_model
-from geoseg.manifest import Manifest
+from geoseg.manifest import Manifest, write_json
 from geoseg.models import Model, ModelRef
 from geoseg.plan import SceneInfo, ScenePlan
 from geoseg.scenes import SceneOptions, SceneSource, open_scene
@@ -147,9 +148,17 @@ def write_polygons(
 
 
 @task()
-def finish_outputs(manifest: Manifest, out_dir: Path, blocks_store: BlockStore | None) -> Path:
-    """Write ``manifest`` into ``out_dir`` (last: its presence means the outputs are complete),
-    then remove the block store the outputs were assembled from."""
+def finish_outputs(
+    manifest: Manifest,
+    out_dir: Path,
+    blocks_store: BlockStore | None,
+    documents: dict[str, dict] | None = None,
+) -> Path:
+    """Write ``documents`` (file name → JSON, e.g. the STAC item), then ``manifest`` into
+    ``out_dir`` (last: its presence means the outputs are complete), then remove the block store
+    the outputs were assembled from."""
+    for name, document in (documents or {}).items():
+        write_json(out_dir / name, document)
     path = manifest.write(out_dir)
     if blocks_store is not None:
         blocks_store.remove()

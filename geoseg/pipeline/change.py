@@ -26,13 +26,14 @@ from geoseg.cluster import Done, Job, Slot, Spawn, Task, Wait, call, run_jobs, t
 from geoseg.cluster.connect import ProgressFn, RunArgs
 from geoseg.cluster.preflight import preflight, readable
 from geoseg.errors import ConfigError, ModelError, SceneError
+from geoseg.locations import absolute
 from geoseg.manifest import ClassRaster, Manifest, ModelRecord, SceneRecord, write_json
 from geoseg.models import ModelRef, resolve_model
 from geoseg.pipeline.process import assemble_job, describe_job, segment_job
 from geoseg.pipeline.vectorize import vectorize_job
 from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo, ScenePlan, make_plan
 from geoseg.results import ChangeResult, ChangeSummary
-from geoseg.scenes import SceneSource, absolute, aligned, find_scenes, inspect_scenes
+from geoseg.scenes import SceneSource, aligned, find_scenes, inspect_scenes
 from geoseg.store import BlockStore
 from geoseg.tiling import blocks
 from geoseg.vectorizing import PolygonInfo, VectorizeOptions

@@ -4,11 +4,11 @@ from pathlib import Path
 
 from geoseg.errors import ConfigError
 from geoseg.evaluation import ERROR_CLASSES, GridLabels, evaluate_raster, write_error_raster
+from geoseg.locations import FileStamp
 from geoseg.manifest import ClassRaster, Manifest, manifest_kind, write_json
 from geoseg.pipeline.vectorize import described_raster
 from geoseg.quicklook import write_error_map
 from geoseg.results import EvaluationResult
-from geoseg.scenes import FileStamp
 
 
 def evaluate(

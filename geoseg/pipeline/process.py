@@ -7,6 +7,7 @@ engine runs the scenes' jobs side by side, so one scene's polygons are made whil
 inferred; a scene that fails is reported with a one-line reason and the others complete.
 """
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Unpack
@@ -28,6 +29,7 @@ from geoseg.cluster.connect import ProgressFn
 from geoseg.cluster.preflight import preflight, readable
 from geoseg.cluster.streaming import stream_blocks
 from geoseg.errors import ConfigError, OutputError, SceneError
+from geoseg.locations import absolute
 from geoseg.manifest import (
     ClassCount,
     ClassRaster,
@@ -40,7 +42,8 @@ from geoseg.models import Model, ModelRef, resolve_model
 from geoseg.pipeline.vectorize import vectorize_job
 from geoseg.plan import ProcessConfig, SceneInfo, ScenePlan, make_plan
 from geoseg.results import SceneResult
-from geoseg.scenes import SceneSource, absolute, find_scenes
+from geoseg.scenes import SceneSource, find_scenes
+from geoseg.stac import ITEM_FILE, scene_item
 from geoseg.store import BlockStore
 from geoseg.vectorizing import PolygonInfo, VectorizeOptions
 
@@ -161,6 +164,7 @@ def segment_job(
         )
     [pixels] = yield Wait((counts,))
     seconds = time.perf_counter() - started
+    item = {"stac_item": plan.out_dir / ITEM_FILE}
     manifest = scene_manifest(
         plan,
         config,
@@ -168,10 +172,19 @@ def segment_job(
         stats.tiles_skipped,
         stats.blocks_reused,
         pixels,
-        outputs,
+        outputs | item,
         seconds,
     )
-    yield from call(Task(tasks.finish_outputs, (manifest, plan.out_dir, plan.store), "manifest"))
+    created = dt.datetime.fromisoformat(manifest.created)
+    stac = scene_item(plan.scene, created, outputs, plan.info.card.classes)
+    yield from call(
+        Task(
+            tasks.finish_outputs,
+            (manifest, plan.out_dir, plan.store, {ITEM_FILE: stac.to_dict()}),
+            "manifest",
+        )
+    )
+    outputs |= item
     return SceneResult(
         name,
         "done",

@@ -10,10 +10,11 @@ from geoseg.cluster import Done, Job, RunArgs, Task, Wait, call, run_jobs, tasks
 from geoseg.cluster.preflight import preflight, readable
 from geoseg.errors import ConfigError
 from geoseg.grid import Grid
+from geoseg.locations import absolute
 from geoseg.manifest import ClassRaster, Manifest
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.results import PolygonsResult
-from geoseg.scenes import absolute, acquisition_date
+from geoseg.scenes import acquisition_date
 from geoseg.tiling import blocks
 from geoseg.vectorizing import PolygonInfo, PolygonOptions, VectorizeOptions
 from geoseg.version import __version__
