@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geoseg.errors import ConfigError, GeosegError
-from geoseg.locations import absolute
+from geoseg.locations import absolute, is_remote
 from geoseg.models import resolve_model
 from geoseg.options import DEFAULT_MODEL, ChangeOptions, ClusterOptions, ProcessConfig
 from geoseg.scenes import acquisition_date
@@ -46,7 +46,11 @@ class Workflow(_Strict):
     """The schema of a workflow file."""
 
     name: str
-    scenes: list[str] = Field(min_length=1, description="Scene directories, files or globs.")
+    scenes: list[str] = Field(
+        min_length=1,
+        description="Scene directories, files or globs (relative to the workflow file), "
+        "http(s):// files, s3:// objects or prefixes, STAC files (.json, local or remote).",
+    )
     process: ProcessConfig = Field(
         default_factory=ProcessConfig,
         description="Options of the segmentation (the process step, and each date of the change "
@@ -107,7 +111,11 @@ def _check_meaning(data: dict, path: Path, root: yaml.Node) -> list[str]:
     problems = []
     scenes = data.get("scenes")
     for i, pattern in enumerate(scenes if isinstance(scenes, list) else []):
-        if isinstance(pattern, str) and not glob.glob(str(base / pattern)):
+        if (
+            isinstance(pattern, str)
+            and not is_remote(pattern)
+            and not glob.glob(str(base / pattern))
+        ):
             problems.append(
                 f"{path}:{_line(root, ('scenes', i))}: scenes.{i}: no such path "
                 f"{pattern!r} (relative to {base})"
@@ -174,9 +182,18 @@ def change_options(workflow: Workflow) -> ChangeOptions:
     return ChangeOptions.model_validate(workflow.change.model_dump(exclude={"pairs"}))
 
 
-def scene_paths(workflow: Workflow, base: Path) -> list[Path]:
-    """Every path the ``scenes`` patterns match, sorted and without repeats."""
-    return sorted({Path(p) for pattern in workflow.scenes for p in glob.glob(str(base / pattern))})
+def scene_paths(workflow: Workflow, base: Path) -> list[str]:
+    """Every path the ``scenes`` patterns match (absolute), and each remote location (a URL, an
+    ``s3://`` prefix, a STAC file) as it is; sorted, without repeats."""
+    return sorted(
+        {
+            found
+            for pattern in workflow.scenes
+            for found in (
+                [pattern] if is_remote(pattern) else glob.glob(str(absolute(base / pattern)))
+            )
+        }
+    )
 
 
 def json_schema() -> dict[str, Any]:

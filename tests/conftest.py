@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from distributed import Client
 from pystac.extensions.eo import Band, EOExtension
 from pystac.extensions.raster import RasterBand, RasterExtension
 
-from geoseg import ProcessConfig, SceneResult, process
+from geoseg import ProcessConfig, SceneResult, process, testing
 from geoseg.cluster.connect import local_cluster
+from geoseg.locations import s3_client
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -138,3 +140,39 @@ def band_item(
     )
     item.add_asset("thumbnail", pystac.Asset("thumb.png", media_type=pystac.MediaType.PNG))
     return item
+
+
+# --- real servers for remote inputs (geoseg.testing), started once per test module ---
+
+
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+    """(base URL, the folder it serves, its access log)."""
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    with testing.nginx(tmp_path_factory.mktemp("nginx")) as server:
+        yield server.url, server.www, server.access_log
+
+
+SECRET = "geoseg-test-secret-Zq8Wm3"  # must appear in no output, manifest, log or message
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """moto's S3 server with bucket ``scenes`` holding the Pucallpa samples (one in a
+    sub-prefix); yields the settings that reach it."""
+    pytest.importorskip("moto", reason="moto[server] is not installed")
+    root = tmp_path_factory.mktemp("s3")
+    with testing.s3_server(root, "geoseg-test-key", SECRET) as server:
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in server.settings.items():
+                env.setenv(key, value)
+            bucket = s3_client()
+            bucket.create_bucket(Bucket="scenes")
+            bucket.upload_file(
+                str(SAMPLES / "pucallpa_2000.tif"), "scenes", "peru/pucallpa_2000.tif"
+            )
+            bucket.upload_file(
+                str(SAMPLES / "pucallpa_2020.tif"), "scenes", "peru/later/pucallpa_2020.tif"
+            )
+        yield server.settings

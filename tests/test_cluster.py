@@ -2,6 +2,7 @@
 127.0.0.1, one advertising GPU=1. Outputs equal the embedded cluster's; inference runs on the GPU
 worker; a worker killed with SIGKILL mid-run, or a client killed mid-run, changes nothing."""
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -15,18 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pyogrio
+import pystac
 import pytest
 import rasterio
 import shapely
 from distributed import Client, get_task_stream
 
-from geoseg import ClusterOptions
+from geoseg import ClusterOptions, ProcessConfig, process, testing
 from geoseg.cluster.connect import cluster_shape
 from geoseg.geopackage import LAYER
 from geoseg.pipeline import run_workflow
 from geoseg.plan import WORK_DIR
 
-from .conftest import BGRN, forest_scene, write_raster
+from .conftest import BGRN, SAMPLES, SECRET, band_item, forest_scene, split_bands, write_raster
 
 DASK = [sys.executable, "-m", "dask"]
 GEOSEG = [sys.executable, "-m", "geoseg"]
@@ -186,10 +188,16 @@ def test_workflow_on_a_real_cluster_equals_the_embedded_run_and_uses_the_gpu_wor
     assert any(t["key"].startswith("stitch") for t in stream.data)
 
 
+@pytest.mark.parametrize("where", ["disk", "http"])
 def test_a_worker_killed_mid_run_changes_nothing(
-    cluster: dict, big_scene: Path, reference: Path
+    cluster: dict, big_scene: Path, reference: Path, where: str, request: pytest.FixtureRequest
 ) -> None:
     client = cluster["client"]
+    scenes = "scenes/"
+    if where == "http":
+        base, www, _ = request.getfixturevalue("nginx")
+        shutil.copy(big_scene / "scenes" / "big_2020-01-01.tif", www / "big_2020-01-01.tif")
+        scenes = f"{base}/big_2020-01-01.tif"
     pid = client.run(os.getpid)[worker_address(client, "cpu")]
     killed = threading.Event()
 
@@ -198,12 +206,44 @@ def test_a_worker_killed_mid_run_changes_nothing(
             os.kill(pid, signal.SIGKILL)
             killed.set()
 
-    path = write_workflow(big_scene, "scenes/", "out-killed")
+    path = write_workflow(big_scene, scenes, f"out-killed-{where}")
     result = run_workflow(path, client=client, progress=kill_when_a_third_is_done)
     assert killed.is_set()
     assert not result.failed, [(r.name, r.message) for r in result.scenes]
-    assert_same_outputs(reference, big_scene / "out-killed", "big_2020-01-01")
+    assert_same_outputs(reference, big_scene / f"out-killed-{where}", "big_2020-01-01")
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+def test_a_server_gone_mid_run_fails_its_scene_and_a_rerun_resumes(
+    cluster: dict, big_scene: Path, reference: Path, tmp_path: Path
+) -> None:
+    """nginx stopped mid-run: the scene fails with one line once GDAL's retries are spent;
+    nginx back and the run again: finished blocks are reused and the outputs equal the
+    embedded run's."""
+    client = cluster["client"]
+    with testing.nginx(tmp_path / "nginx") as server:
+        shutil.copy(big_scene / "scenes" / "big_2020-01-01.tif", server.www)
+        url = f"{server.url}/big_2020-01-01.tif"
+        path = write_workflow(big_scene, url, "out-server-gone")
+        stopped = threading.Event()
+
+        def stop_when_a_third_is_done(scene: str, done: int, total: int) -> None:
+            if not stopped.is_set() and done >= total // 3:
+                server.stop()
+                stopped.set()
+
+        started = time.monotonic()
+        result = run_workflow(path, client=client, progress=stop_when_a_third_is_done)
+        assert stopped.is_set()
+        [scene] = result.scenes
+        assert scene.status == "failed" and url in scene.message and "\n" not in scene.message
+        assert time.monotonic() - started < 120
+        server.start()
+        again = run_workflow(path, client=client)
+    [scene] = again.scenes
+    assert scene.status == "done", scene.message
+    assert 0 < scene.blocks_reused < scene.blocks
+    assert_same_outputs(reference, big_scene / "out-server-gone", "big_2020-01-01")
 
 
 def test_a_run_whose_client_died_is_resumed_from_its_finished_blocks(
@@ -349,8 +389,9 @@ def start_hidden(command: list[str], workdir: Path, hidden: Path) -> subprocess.
 
 @pytest.fixture(scope="module")
 def separated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """A scheduler and a worker that see what another host would: their own working directory,
-    the client's private folder hidden, and the shared folder at the same path."""
+    """A scheduler and two workers that see what another host would: their own working
+    directory, the client's private folder hidden, and the shared folder at the same path. They
+    are started without any S3 or HTTP settings: those come from the client."""
     if not _can_unshare():
         pytest.skip("unshare --mount is not allowed here (it needs root)")
     root = tmp_path_factory.mktemp("separated")
@@ -362,10 +403,10 @@ def separated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     procs = [start_hidden([*dask, "--scheduler-file", str(scheduler_file)], home, private)]
     try:
         address = json.loads(_wait_for(scheduler_file).read_text())["address"]
-        worker = [*DASK, "worker", address, "--nthreads", "2", "--no-dashboard"]
-        procs.append(start_hidden(worker, home, private))
+        worker = [*DASK, "worker", address, "--nthreads", "1", "--no-dashboard"]
+        procs += [start_hidden(worker, home, private) for _ in range(2)]
         with Client(address, timeout="30s") as client:
-            client.wait_for_workers(1, timeout=60)
+            client.wait_for_workers(2, timeout=60)
         yield {"address": address, "shared": shared, "private": private}
     finally:
         for proc in procs:
@@ -373,10 +414,13 @@ def separated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             proc.wait(timeout=30)
 
 
-def geoseg_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def geoseg_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*GEOSEG, *args],
         cwd=cwd,
+        env=os.environ | (env or {}),
         capture_output=True,
         text=True,
         timeout=300,
@@ -446,8 +490,69 @@ def test_preflight_names_each_worker_and_path_it_cannot_use(separated: dict) -> 
         )
         assert time.monotonic() - started < 30
         assert done.returncode == 2, done.stderr
-        [problem] = [line for line in done.stderr.splitlines() if line.startswith("tcp://")]
-        assert says in problem and path in problem, done.stderr
+        problems = [line for line in done.stderr.splitlines() if line.startswith("tcp://")]
+        assert len(problems) == 2, done.stderr  # one per worker
+        assert all(says in problem and path in problem for problem in problems), done.stderr
         assert "shared filesystem" in done.stderr
     assert not (shared / "out-hidden" / "hidden").exists()
     assert not any((private / "out-private").iterdir())  # nothing but the client's folder
+
+
+def test_stac_items_over_http_and_s3_objects_on_separated_workers_equal_the_embedded_run(
+    separated: dict, nginx: tuple[str, Path, Path], s3: dict[str, str], client: Client
+) -> None:
+    """The workers see neither the client's disk nor its settings: they read per-band files
+    listed by STAC items from nginx, and objects from the S3 server with the credentials the
+    client passes on; the outputs equal the embedded run on the same files from disk."""
+    shared, private = separated["shared"], separated["private"]
+    base, www, _ = nginx
+    files = split_bands(SAMPLES / "pucallpa_2000.tif", www / "separated")
+    hrefs = {name: f"{base}/separated/{path.name}" for name, path in files.items()}
+    item = band_item("pucallpa_2000", dt.datetime(2000, 7, 1, tzinfo=dt.UTC), hrefs)
+    (www / "separated" / "items.json").write_text(
+        json.dumps(pystac.ItemCollection([item]).to_dict())
+    )
+    config = ProcessConfig(block_size=256)
+    [reference] = process(SAMPLES / "pucallpa_2000.tif", shared / "ref", config, client=client)
+    scheduler = ["--scheduler", separated["address"], "--no-progress", "--block-size", "256"]
+    runs = {
+        "stac": (f"{base}/separated/items.json", {}),
+        "s3": ("s3://scenes/peru/pucallpa_2000.tif", s3),
+    }
+    for name, (source, env) in runs.items():
+        done = geoseg_cli(
+            "process", source, "-o", str(shared / name), *scheduler, cwd=private, env=env
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert SECRET not in done.stdout + done.stderr
+        for layer in ("probability", "classes"):
+            with (
+                rasterio.open(shared / name / "pucallpa_2000" / f"{layer}.tif") as a,
+                rasterio.open(reference.outputs[layer]) as b,
+            ):
+                np.testing.assert_array_equal(a.read(), b.read(), err_msg=f"{name} {layer}")
+    for path in (shared / "s3").rglob("*"):
+        assert path.is_dir() or SECRET.encode() not in path.read_bytes()
+
+
+def test_the_readme_workflow_runs_on_separated_workers(separated: dict) -> None:
+    """``geoseg run workflows/samples.yaml --scheduler ...`` from another directory, with the
+    repository's samples and workflow on the shared folder."""
+    repo = separated["shared"] / "repo"
+    shutil.copytree(SAMPLES, repo / "samples")
+    (repo / "workflows").mkdir()
+    shutil.copy(SAMPLES.parent / "workflows" / "samples.yaml", repo / "workflows")
+    done = geoseg_cli(
+        "run",
+        str(repo / "workflows" / "samples.yaml"),
+        "--scheduler",
+        separated["address"],
+        "--no-progress",
+        cwd=separated["private"],
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = repo / "out" / "workflow-samples"
+    assert {p.parent.name for p in (out / "scenes").glob("*/manifest.json")} == {
+        p.stem for p in SAMPLES.glob("*.tif")
+    }
+    assert len(list((out / "change").glob("*/loss.gpkg"))) == 2

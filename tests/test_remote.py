@@ -1,11 +1,10 @@
-"""Inputs over HTTP: a real nginx (Debian's nginx-light) on 127.0.0.1 serves the bundled
-Sentinel-2 sample; geoseg reads it window by window with range requests, and the outputs equal
-those of the same file read from disk."""
+"""Remote inputs from real servers on 127.0.0.1: nginx (Debian's nginx-light) serves files and
+STAC items over HTTP, moto's server serves an S3 bucket. geoseg reads them window by window with
+range requests, and the outputs equal those of the same files read from disk."""
 
 import datetime as dt
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,20 +13,10 @@ import pytest
 import rasterio
 from distributed import Client
 
-from geoseg import ProcessConfig, change_pairs, process, testing
-from geoseg.locations import s3_client
+from geoseg import ProcessConfig, change_pairs, process
 from geoseg.manifest import Manifest
 
-from .conftest import S2_SAMPLE, SAMPLES, band_item, split_bands
-
-
-@pytest.fixture(scope="module")
-def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
-    """(base URL, the folder it serves, its access log)."""
-    if shutil.which("nginx") is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    with testing.nginx(tmp_path_factory.mktemp("nginx")) as server:
-        yield server.url, server.www, server.access_log
+from .conftest import S2_SAMPLE, SAMPLES, SECRET, band_item, split_bands
 
 
 def test_a_scene_over_http_equals_the_same_file_on_disk(
@@ -76,30 +65,6 @@ def test_the_command_line_takes_a_url(
     result = CliRunner().invoke(app, [*args, "--scheduler", client.scheduler.address])
     assert result.exit_code == 0, result.output
     assert (tmp_path / S2_SAMPLE.stem / "classes.tif").exists()
-
-
-SECRET = "geoseg-test-secret-Zq8Wm3"  # must appear in no output, manifest, log or message
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """moto's S3 server with bucket ``scenes`` holding the Pucallpa samples (one in a
-    sub-prefix); yields the settings that reach it."""
-    pytest.importorskip("moto", reason="moto[server] is not installed")
-    root = tmp_path_factory.mktemp("s3")
-    with testing.s3_server(root, "geoseg-test-key", SECRET) as server:
-        with pytest.MonkeyPatch.context() as env:
-            for key, value in server.settings.items():
-                env.setenv(key, value)
-            bucket = s3_client()
-            bucket.create_bucket(Bucket="scenes")
-            bucket.upload_file(
-                str(SAMPLES / "pucallpa_2000.tif"), "scenes", "peru/pucallpa_2000.tif"
-            )
-            bucket.upload_file(
-                str(SAMPLES / "pucallpa_2020.tif"), "scenes", "peru/later/pucallpa_2020.tif"
-            )
-        yield server.settings
 
 
 def same_rasters(a: dict[str, Path], b: dict[str, Path]) -> None:

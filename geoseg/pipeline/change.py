@@ -60,7 +60,7 @@ def change(
 
 
 def change_pairs(
-    scenes: str | Path | list[Path],
+    scenes: str | Path | list[str] | list[Path],
     out_dir: str | Path,
     config: ProcessConfig | None = None,
     options: ChangeOptions | None = None,
