@@ -51,7 +51,16 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from distributed import Client
-from memory import BANDS, MIB, ensure, generate_scene, provenance, scene_path, temporary_path
+from memory import (
+    BANDS,
+    MIB,
+    ensure,
+    generate_scene,
+    git_revision,
+    provenance,
+    scene_path,
+    temporary_path,
+)
 
 from geoseg import ProcessConfig, process
 from geoseg.cluster.connect import WORKER_ENV, local_cluster
@@ -180,6 +189,7 @@ def main() -> None:
         help="GDAL configuration option for the workers (repeatable)",
     )
     args = parser.parse_args()
+    revision = git_revision()  # before the runs: the checkout may move while they go
     extra = gdal_config(args.gdal_config)
     os.environ.update(extra)  # worker processes start from this environment
     cog, made = ensure_cog(args.size)
@@ -189,8 +199,8 @@ def main() -> None:
     print(
         f"scene: {made}; full-resolution tiles {tile_bytes / MIB:.0f} MiB\n"
         f"CPU: {machine['model']}, {machine['cpus']} cores, avx2 {machine['avx2']}, "
-        f"avx512_bf16 {machine['avx512_bf16']}; GDAL {rasterio.__gdal_version__}"
-        + (f"; extra GDAL config {extra}" if extra else ""),
+        f"avx512_bf16 {machine['avx512_bf16']}; GDAL {rasterio.__gdal_version__}; "
+        f"geoseg {revision}" + (f"; extra GDAL config {extra}" if extra else ""),
         flush=True,
     )
     rows: list[dict] = []
@@ -272,6 +282,7 @@ def main() -> None:
     RESULTS.write_text(
         json.dumps(
             {
+                "revision": revision,
                 "size": args.size,
                 "scene": cog.name,
                 "file_bytes": file_bytes,

@@ -17,10 +17,11 @@ from rio_cogeo.cogeo import cog_validate
 from geoseg import ProcessConfig, SceneResult, process
 from geoseg.manifest import MANIFEST, Manifest
 from geoseg.plan import WORK_DIR
+from geoseg.stac import ITEM_FILE
 
 from .conftest import BGRN, SAMPLES, forest_scene, write_raster
 
-OUTPUTS = ("probability.tif", "classes.tif", "polygons.gpkg", MANIFEST)
+OUTPUTS = ("probability.tif", "classes.tif", "polygons.gpkg", ITEM_FILE, MANIFEST)
 
 
 def by_name(results: list[SceneResult]) -> dict[str, SceneResult]:
