@@ -8,6 +8,7 @@ about an option names it by the flag that sets it (``FLAGS``).
 import functools
 import inspect
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from geoseg.cluster import connect
-from geoseg.errors import ConfigError, GeosegError
+from geoseg.errors import ConfigError, GeosegError, GeosegNote
 from geoseg.locations import redact
 from geoseg.options import (
     ChangeOptions,
@@ -167,6 +168,18 @@ def main(
     ] = False,
 ) -> None:
     """geoseg: satellite scenes in, forest maps out."""
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """geoseg's notes as one line; other libraries' warnings as Python shows them."""
+    if issubclass(category, GeosegNote):
+        console.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    else:
+        _python_showwarning(message, category, *args, **kw)
+
+
+_python_showwarning = warnings.showwarning
 
 
 def _bands(names: str) -> tuple[str, ...]:

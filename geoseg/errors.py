@@ -30,3 +30,8 @@ class ModelError(GeosegError, ValueError):
 
 class OutputError(GeosegError, OSError):
     """An output cannot be written."""
+
+
+class GeosegNote(UserWarning):
+    """Something a user should know that changes nothing (a folder of outputs not taken for
+    scenes): the CLI prints it as one line."""

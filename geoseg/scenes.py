@@ -24,7 +24,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geoseg import bands as bandnames
-from geoseg.errors import ConfigError, SceneError
+from geoseg.errors import ConfigError, GeosegNote, SceneError
 from geoseg.grid import Grid, bounds_intersect, is_north_up
 from geoseg.locations import (
     absolute,
@@ -246,13 +246,40 @@ def find_scenes(path: str | Path) -> list[SceneSource]:
 
 def _local_folders(root: Path) -> dict[str, list[str]]:
     """``root``'s raster files, and those of each visible sub-folder, by folder name (root
-    first)."""
+    first). Folders of geoseg outputs are left out (with one note); a file reached twice (by a
+    link) counts once; a broken or looping link is kept, to fail as its own entry."""
     if not root.is_dir():
         raise ConfigError(f"{root}: no such scene file or directory")
-    folders = {root.name: [str(p) for p in sorted(root.iterdir()) if p.is_file()]}
+    subfolders: list[Path] = []
+    outputs: list[Path] = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        folders[sub.name] = [str(p) for p in sorted(sub.iterdir()) if p.is_file()]
+        (outputs if holds_outputs(sub) else subfolders).append(sub)
+    if outputs:
+        names = ", ".join(p.name for p in outputs[:3]) + (", ..." if len(outputs) > 3 else "")
+        warnings.warn(
+            f"{root}: {len(outputs)} folder(s) of geoseg outputs are not scenes ({names})",
+            GeosegNote,
+            stacklevel=2,
+        )
+    seen: set[str] = set()
+    folders = {}
+    for folder in [root, *subfolders]:
+        files = []
+        for path in sorted(folder.iterdir()):
+            real = os.path.realpath(path)
+            if (path.is_file() or (path.is_symlink() and not path.exists())) and real not in seen:
+                seen.add(real)
+                files.append(str(path))
+        folders[folder.name] = files
     return folders
+
+
+def holds_outputs(folder: Path) -> bool:
+    """Is ``folder`` one of geoseg's output folders (a manifest, or a run's work folder)?"""
+    from geoseg.manifest import MANIFEST  # imported here: both modules import this one
+    from geoseg.plan import WORK_DIR
+
+    return (folder / MANIFEST).is_file() or (folder / WORK_DIR).is_dir()
 
 
 def _s3_folders(prefix: str) -> dict[str, list[str]]:
@@ -431,8 +458,18 @@ def _inspect(path: str) -> _FileInfo:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(gdal_path(path))
         with src:
+            if src.crs is None and src.gcps[0]:
+                raise SceneError(
+                    f"{path}: georeferenced by ground control points only; warp it first "
+                    "(gdalwarp -t_srs EPSG:... in.tif out.tif)"
+                )
             if src.crs is None:
                 raise SceneError(f"{path}: no CRS; assign one (gdal_edit.py -a_srs EPSG:...)")
+            if any("complex" in dtype for dtype in src.dtypes):  # complex64/128, complex_int16
+                raise SceneError(
+                    f"{path}: complex values ({src.dtypes[0]}) are not reflectance; convert "
+                    "the bands to real numbers first (e.g. their amplitude)"
+                )
             if not is_north_up(src.transform) or src.transform.is_identity:
                 raise SceneError(
                     f"{path}: not a north-up georeferenced grid "
@@ -462,6 +499,10 @@ def _inspect(path: str) -> _FileInfo:
             if missing:
                 found = "not found in the bucket" if is_s3(path) else "not found on the server"
             raise SceneError(redact(f"{path}: {found} ({reason})")) from None
+        if os.path.islink(path) and not os.path.exists(path):
+            raise SceneError(
+                f"{path}: a broken or looping symbolic link (to {os.readlink(path)})"
+            ) from None
         if not os.path.exists(path):
             raise SceneError(
                 f"{path}: not found where it was read (inputs must be on storage every worker "

@@ -3,6 +3,7 @@
 import datetime as dt
 import os
 import pickle
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
-from geoseg.errors import ConfigError, SceneError
+from geoseg.errors import ConfigError, GeosegNote, SceneError
 from geoseg.scenes import (
     Scene,
     SceneOptions,
@@ -823,3 +825,57 @@ def test_scene_errors_are_value_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as excinfo:
         open_one(path)
     one_line_error(excinfo, "junk.tif", "not recognized as being in a supported file format")
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128", "complex_int16"])
+def test_a_complex_scene_is_refused_in_one_line(tmp_path: Path, dtype: str) -> None:
+    path = tmp_path / "radar_2020-01-01.tif"
+    data = np.ones((2, 8, 8), "complex64" if dtype == "complex_int16" else dtype)
+    tif(path, data, descriptions=("red", "nir"), dtype=dtype)
+    with pytest.raises(SceneError, match=f"complex values \\({dtype}\\) are not reflectance"):
+        open_scene(find_scenes(path)[0])
+
+
+def test_a_scene_georeferenced_by_gcps_only_says_warp_it(tmp_path: Path) -> None:
+    from rasterio.control import GroundControlPoint
+
+    path = tmp_path / "gcps.tif"
+    gcps = [
+        GroundControlPoint(row, col, 500_000 + 10 * col, 9_000_000 - 10 * row)
+        for row, col in ((0, 0), (0, 7), (7, 0), (7, 7))
+    ]
+    profile = {"driver": "GTiff", "count": 2, "height": 8, "width": 8, "dtype": "uint16"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # until the GCPs are set
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(np.ones((2, 8, 8), np.uint16))
+            dst.gcps = (gcps, rasterio.CRS.from_epsg(32720))
+    with pytest.raises(SceneError, match="ground control points only; warp it first"):
+        open_scene(find_scenes(path)[0])
+
+
+def test_output_folders_are_not_scenes_and_a_note_says_so(tmp_path: Path) -> None:
+    """Outputs written into the scene folder (-o equal to the input) are not read back as
+    scenes on the next run, finished or not."""
+    tif(tmp_path / "forest_2020-01-01.tif", np.ones((4, 8, 8), np.uint16))
+    done, running = tmp_path / "forest_2020-01-01", tmp_path / "other"
+    tif(done / "probability.tif", np.ones((2, 8, 8), np.float32))
+    (done / "manifest.json").write_text("{}")
+    tif(running / "classes.tif", np.ones((1, 8, 8), np.uint8))
+    (running / ".geoseg-work").mkdir()
+    with pytest.warns(GeosegNote, match="2 folder\\(s\\) of geoseg outputs are not scenes"):
+        found = find_scenes(tmp_path)
+    assert [s.name for s in found] == ["forest_2020-01-01"]
+
+
+def test_links_count_once_and_broken_or_looping_links_fail_as_entries(tmp_path: Path) -> None:
+    tif(tmp_path / "forest_2020-01-01.tif", np.ones((4, 8, 8), np.uint16))
+    (tmp_path / "selfdir").symlink_to(".")  # the same files again, under another folder
+    (tmp_path / "a.tif").symlink_to("b.tif")
+    (tmp_path / "b.tif").symlink_to("a.tif")
+    (tmp_path / "broken.tif").symlink_to("nowhere.tif")
+    found = {s.name: s for s in find_scenes(tmp_path)}
+    assert sorted(found) == ["a", "b", "broken", "forest_2020-01-01"]
+    for name in ("a", "b", "broken"):
+        with pytest.raises(SceneError, match="a broken or looping symbolic link"):
+            open_scene(found[name])

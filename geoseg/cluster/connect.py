@@ -28,6 +28,11 @@ WORKER_ENV = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
+    # /vsicurl's in-memory cache (GDAL's default: 16 MiB per process) must hold the strips a
+    # worker's threads read at once: at 16 MiB neighbouring strips were downloaded twice (up to
+    # 1.22x the full-resolution tiles' bytes, 2 threads, 8,192² COG); at 32 or 64 MiB 1.004x
+    # (benchmarks/remote_io.py). GDAL reads it once per process, before the first remote read.
+    "CPL_VSIL_CURL_CACHE_SIZE": str(64 * 2**20),
 }
 
 
