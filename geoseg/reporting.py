@@ -107,10 +107,18 @@ def _nodata(scene: Scene) -> str:
     values = {b.nodata for b in scene.bands}
     if len(values) == 1:
         [value] = values
-        return "none" if value is None else f"{value:g}"
-    return ", ".join(
-        f"{b.name} {'none' if b.nodata is None else f'{b.nodata:g}'}" for b in scene.bands
-    )
+        text = "none" if value is None else f"{value:g}"
+    else:
+        text = ", ".join(
+            f"{b.name} {'none' if b.nodata is None else f'{b.nodata:g}'}" for b in scene.bands
+        )
+    if 0 in values:
+        # Composites often declare 0 as nodata although 0 is also a real (dark) value.
+        text += (
+            " (a pixel whose value is 0 is not data; if 0 is a real value in this file, "
+            "unset it: gdal_edit.py -unsetnodata FILE)"
+        )
+    return text
 
 
 def change_table(results: list[ChangeResult]) -> Table:

@@ -295,10 +295,11 @@ def test_info_shows_band_mapping_and_problems(tmp_path: Path) -> None:
     assert "EPSG:27700" in ok.output and "nodata: none" in ok.output
     write_raster(tmp_path / "good.tif", forest_scene(), descriptions=BGRN, nodata=0)
     (tmp_path / "broken.tif").write_bytes(b"garbage")
-    bad = runner.invoke(app, ["info", str(tmp_path)])
+    bad = runner.invoke(app, ["info", str(tmp_path)], env={"COLUMNS": "300"})
     assert bad.exit_code == 1
     assert "cannot read" in bad.output and "broken" in bad.output
     assert "nodata: 0" in bad.output  # the good scene beside it is still described
+    assert "if 0 is a real value in this file, unset it" in bad.output
 
 
 def test_vectorize_command_names_the_class_from_the_manifest(sample_run, tmp_path: Path) -> None:
