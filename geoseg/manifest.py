@@ -4,17 +4,23 @@ One ``Manifest`` model for every command that writes outputs (a scene of ``proce
 of ``change``, the report of ``evaluate``): the inputs, scenes, model and parameters that made
 them, the files written, and, for each class raster among them, its class names and the
 probability raster that goes with it — which is all ``vectorize`` needs to read any of them.
+
+A manifest is trusted only as written: it carries a checksum of its own content and the size and
+SHA-256 of every output file, and names its outputs as plain file names in its own folder. An
+edited manifest, or outputs replaced by another run's, make it "not up to date", never followed.
 """
 
 import datetime as dt
+import hashlib
 import json
 import math
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from geoseg.errors import ConfigError
 from geoseg.locations import FileStamp
@@ -34,6 +40,29 @@ _PACKAGES = (
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _plain_name(name: str) -> str:
+    """A file name inside the manifest's folder: no folders, no way out of it."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"{name!r} is not a file name inside the output folder")
+    return name
+
+
+FileName = Annotated[str, AfterValidator(_plain_name)]
+
+
+class FileDigest(_Record):
+    """What an output file was when its manifest was written."""
+
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path) -> "FileDigest":
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return cls(size=path.stat().st_size, sha256=digest)
 
 
 class BandRecord(_Record):
@@ -90,7 +119,7 @@ class ClassRaster(_Record):
     band per class gives polygons their mean (``probability_bands``: class → 1-based band)."""
 
     classes: tuple[str, ...]
-    probability: str | None = None
+    probability: FileName | None = None
     probability_bands: dict[str, int] = {}
     mean_column: str = "mean_probability"
 
@@ -124,7 +153,7 @@ class Manifest(_Record):
     scenes: tuple[SceneRecord, ...] = ()
     model: ModelRecord | None = None
     parameters: dict[str, Any] = {}
-    outputs: dict[str, str]
+    outputs: dict[str, FileName]
     class_rasters: dict[str, ClassRaster] = {}
     polygon_attributes: tuple[tuple[str, str | None], ...] = ()
     tiles: TileCounts | None = None
@@ -132,6 +161,8 @@ class Manifest(_Record):
     summary: dict[str, Any] | None = None
     timings: dict[str, float] = {}
     versions: dict[str, str]
+    files: dict[FileName, FileDigest] = {}  # every output file: size and SHA-256
+    checksum: str | None = None  # SHA-256 of everything above, as written
 
     @classmethod
     def new(cls, **fields: Any) -> "Manifest":
@@ -148,7 +179,7 @@ class Manifest(_Record):
         is not a manifest this geoseg reads (another program's, or an older layout)."""
         path = folder / MANIFEST
         try:
-            return cls.model_validate_json(path.read_bytes())
+            manifest = cls.model_validate_json(path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, ValidationError) as exc:
@@ -157,17 +188,37 @@ class Manifest(_Record):
                 f"{path}: not a manifest this geoseg reads ({problem}); write "
                 "the outputs again (--overwrite)"
             ) from None
+        if manifest.checksum is None or manifest.checksum != manifest.own_checksum():
+            raise ConfigError(
+                f"{path}: edited or damaged (its checksum does not match its content); write "
+                "the outputs again (--overwrite)"
+            )
+        return manifest
+
+    def own_checksum(self) -> str:
+        """SHA-256 of the manifest's content without its checksum."""
+        content = json.dumps(self.model_dump(mode="json", exclude={"checksum"}), sort_keys=True)
+        return hashlib.sha256(content.encode()).hexdigest()
 
     def write(self, folder: Path) -> Path:
-        return write_json(folder / MANIFEST, self.model_dump(mode="json"))
+        """Write the manifest into ``folder`` with the digests of its output files (which must
+        all be there) and its own checksum."""
+        files = {name: FileDigest.of(folder / name) for name in self.outputs.values()}
+        sealed = self.model_copy(update={"files": files, "checksum": None})
+        sealed = sealed.model_copy(update={"checksum": sealed.own_checksum()})
+        return write_json(folder / MANIFEST, sealed.model_dump(mode="json"))
 
     def output_paths(self, folder: Path) -> dict[str, Path]:
         return {name: folder / file for name, file in self.outputs.items()}
 
     def is_complete(self, folder: Path, fingerprint: str) -> bool:
-        """Do the outputs in ``folder`` come from exactly these inputs and parameters?"""
-        return self.fingerprint == fingerprint and all(
-            p.exists() for p in self.output_paths(folder).values()
+        """Do the outputs in ``folder`` come from exactly these inputs and parameters, and are
+        they the very files this manifest was written for (sizes, then SHA-256)?"""
+        if self.fingerprint != fingerprint or set(self.files) != set(self.outputs.values()):
+            return False
+        paths = [(folder / name, digest) for name, digest in self.files.items()]
+        return all(p.is_file() and p.stat().st_size == d.size for p, d in paths) and all(
+            FileDigest.of(p) == d for p, d in paths
         )
 
     def class_raster(self, path: Path) -> ClassRaster:
@@ -211,9 +262,12 @@ def package_versions() -> dict[str, str]:
 def write_json(path: Path, value: dict[str, Any]) -> Path:
     """Write JSON under a temporary name, then rename: the file is whole or absent. Undefined
     scores (NaN) become ``null``: NaN is not JSON, and strict readers reject it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_nan_to_none(value), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{uuid4().hex[:12]}.tmp")
+    try:
+        tmp.write_text(json.dumps(_nan_to_none(value), indent=2, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

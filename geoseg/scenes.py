@@ -275,11 +275,12 @@ def _local_folders(root: Path) -> dict[str, list[str]]:
 
 
 def holds_outputs(folder: Path) -> bool:
-    """Is ``folder`` one of geoseg's output folders (a manifest, or a run's work folder)?"""
+    """Is ``folder`` one of geoseg's output folders (a manifest, a run's work folder or lock)?"""
+    from geoseg.locks import LOCK
     from geoseg.manifest import MANIFEST  # imported here: both modules import this one
     from geoseg.plan import WORK_DIR
 
-    return (folder / MANIFEST).is_file() or (folder / WORK_DIR).is_dir()
+    return (folder / MANIFEST).is_file() or (folder / WORK_DIR).is_dir() or (folder / LOCK).exists()
 
 
 def _s3_folders(prefix: str) -> dict[str, list[str]]:

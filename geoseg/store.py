@@ -16,11 +16,13 @@ A segmentation's layers (``segmentation_layers``):
 - ``classes``: uint8 argmax class index, 255 = nodata.
 """
 
+import errno
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import uuid4
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -34,6 +36,7 @@ from geoseg.tiling import Block
 
 CLASS_NODATA = 255
 BLOCK_FILES_OPEN = 24
+FULL_DISK_BYTES = 16 * 2**20  # less free space than this after a failed write: a full disk
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class BlockStore:
         dtype, nodata = layer.dtype, layer.nodata
         final = self.path(name, block)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.stem}.{os.getpid()}.tmp.tif")
+        tmp = final.with_name(f".{final.stem}.{uuid4().hex[:12]}.tmp.tif")
         profile = {
             "driver": "GTiff",
             "width": data.shape[2],
@@ -144,12 +147,17 @@ class BlockStore:
             "zstd_level": 1,
             "tiled": data.shape[1] >= 256 and data.shape[2] >= 256,
         }
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(data.astype(dtype, copy=False))
-            dst.update_tags(**tags)
-            if layer.scale != 1.0:
-                dst.scales = (layer.scale,) * data.shape[0]
-        os.replace(tmp, final)
+        try:
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.write(data.astype(dtype, copy=False))
+                dst.update_tags(**tags)
+                if layer.scale != 1.0:
+                    dst.scales = (layer.scale,) * data.shape[0]
+            os.replace(tmp, final)
+        except (rasterio.errors.RasterioError, OSError) as exc:
+            raise OutputError(f"{final}: cannot write ({write_problem(exc, final)})") from None
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def vrt_xml(self, name: str, blocks: list[Block]) -> str:
         """A VRT mosaic of a layer's block files over the scene grid (paths relative to the VRT)."""
@@ -186,7 +194,7 @@ class BlockStore:
         """Stream a layer's blocks into a COG at ``final`` (temporary name, then rename)."""
         vrt = self.root / f"{name}.vrt"
         vrt.write_text(self.vrt_xml(name, blocks))
-        tmp = self.root / f"{final.name}.tmp"
+        tmp = self.root / f".{final.name}.{uuid4().hex[:12]}.tmp"
         resampling = self.layer(name).resampling
         try:
             # GDAL keeps up to this many block files open while it reads the VRT, each holding
@@ -207,7 +215,7 @@ class BlockStore:
                 )
             os.replace(tmp, final)
         except (rasterio.errors.RasterioError, OSError) as exc:
-            raise OutputError(f"{final}: cannot write ({exc})") from exc
+            raise OutputError(f"{final}: cannot write ({write_problem(exc, final)})") from None
         finally:
             tmp.unlink(missing_ok=True)
         return final
@@ -237,3 +245,17 @@ def class_counts(path: Path, n_classes: int) -> list[int]:
             values = src.read(1, window=window)
             counts += np.bincount(np.minimum(values.ravel(), n_classes), minlength=n_classes + 1)
     return [int(c) for c in counts[:n_classes]]
+
+
+def write_problem(exc: BaseException, path: Path) -> str:
+    """Why writing ``path`` failed, in a few words. GDAL reports a full disk as "Write failed",
+    so a failed write on a nearly full filesystem is called what it is."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in text:
+        return "no space left on device"
+    try:
+        if shutil.disk_usage(path.parent).free < FULL_DISK_BYTES:
+            return "no space left on device"
+    except OSError:
+        pass
+    return text[:200]

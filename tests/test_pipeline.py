@@ -3,6 +3,8 @@ bad scenes fail alone with one line each and leave nothing at final paths."""
 
 import json
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -318,3 +320,31 @@ def test_a_scenes_outputs_are_made_while_the_next_scene_is_inferred(
     predicted_until = max(stop for _, stop in times("predict", "b_large"))
     assert polygons_started < predicted_until
     assert times("polygons", "a_small") and times("manifest", "a_small")
+
+
+def test_a_full_disk_fails_the_scene_in_one_line_and_leaves_no_output_or_temporary_file(
+    tmp_path: Path,
+) -> None:
+    """Outputs on a 2 MiB filesystem (a tmpfs in a mount namespace of its own)."""
+    if subprocess.run(["unshare", "--mount", "true"], check=False).returncode != 0:
+        pytest.skip("unshare --mount is not allowed here (it needs root)")
+    out = tmp_path / "small"
+    out.mkdir()
+    command = (
+        f'mount -t tmpfs -o size=2m none "{out}" && "{sys.executable}" -m geoseg process '
+        f'"{SAMPLES / "aberystwyth_s2_2021-05-27.tif"}" -o "{out}" --no-progress; '
+        f'status=$?; find "{out}" -name "*.tif" -o -name "*tmp*"; exit $status'
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", command],
+        env=os.environ | {"COLUMNS": "400"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("failed:")]
+    assert line.endswith("cannot write (no space left on device)"), line
+    left = [x for x in done.stdout.splitlines() if x.startswith(str(out))]
+    assert left == [], left  # no output at a final path, no temporary file

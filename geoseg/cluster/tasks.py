@@ -14,6 +14,7 @@ arguments and doing its own I/O:
 """
 
 import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -36,6 +37,11 @@ from geoseg.vectorizing import Frontier, PolygonInfo, VectorizeOptions, WindowPi
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# A task reports its failure as one line to the client. GDAL's messages, which rasterio also
+# logs, would otherwise reach the terminal raw from every worker (a logger without handlers
+# prints through Python's last-resort handler): "_tiffWriteProc: No space left on device".
+logging.getLogger("rasterio").addHandler(logging.NullHandler())
 
 
 def task(keep_heap: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Unpack
 
+from geoseg import locks
 from geoseg.cluster import (
     Done,
     Handle,
@@ -123,7 +124,18 @@ def scene_job(
 def segment_job(
     plan: ScenePlan, config: ProcessConfig, model: ModelArg, progress: ProgressFn | None
 ) -> Job[SceneResult]:
-    """A planned scene to its COGs, polygons and manifest (or "up to date")."""
+    """A planned scene to its COGs, polygons and manifest (or "up to date"), holding the scene
+    folder's lock throughout (a second run into the same folder reports it in use)."""
+    holder = locks.acquire(plan.out_dir)
+    try:
+        return (yield from _segment_locked(plan, config, model, progress))
+    finally:
+        locks.release(plan.out_dir, holder)
+
+
+def _segment_locked(
+    plan: ScenePlan, config: ProcessConfig, model: ModelArg, progress: ProgressFn | None
+) -> Job[SceneResult]:
     name = plan.scene.name
     try:
         done = Manifest.read(plan.out_dir)
