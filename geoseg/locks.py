@@ -12,8 +12,10 @@ import datetime as dt
 import json
 import os
 import socket
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from geoseg.errors import OutputError
@@ -21,6 +23,7 @@ from geoseg.errors import OutputError
 LOCK = ".geoseg-lock"
 _FRESH_S = 10  # a lock file younger than this may be half-written by its taker: respected
 _HELD: set[str] = set()  # tokens of the locks this process holds now
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,16 @@ def acquire(folder: Path) -> Holder:
         _HELD.add(mine.token)
         return mine
     raise OutputError(f"{folder}: in use by another geoseg run (its lock keeps changing)")
+
+
+def holding(folder: Path, job: Generator[Any, Any, T]) -> Generator[Any, Any, T]:
+    """``job`` (an engine job, a generator) run while holding ``folder``'s lock: taken before its
+    first step, given back when it ends, fails or is closed."""
+    holder = acquire(folder)
+    try:
+        return (yield from job)
+    finally:
+        release(folder, holder)
 
 
 def release(folder: Path, holder: Holder) -> None:

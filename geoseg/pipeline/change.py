@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Unpack
 
+from geoseg import locks
 from geoseg.change import (
     CHANGE_CLASSES,
     CHANGE_LAYERS,
@@ -128,7 +129,21 @@ def change_job(
     ref: ModelRef,
     progress: ProgressFn | None,
 ) -> Job[ChangeResult]:
-    """One date pair from its scenes to its loss outputs (the module docstring's steps)."""
+    """One date pair from its scenes to its loss outputs (the module docstring's steps), holding
+    the pair folder's lock (its dates' folders have their own)."""
+    return (
+        yield from locks.holding(out, _compare_pair(sources, out, config, options, ref, progress))
+    )
+
+
+def _compare_pair(
+    sources: tuple[SceneSource, SceneSource],
+    out: Path,
+    config: ProcessConfig,
+    options: ChangeOptions,
+    ref: ModelRef,
+    progress: ProgressFn | None,
+) -> Job[ChangeResult]:
     started = time.perf_counter()
     first, second = yield from describe_job(list(sources), config, ref)
     before, after = comparable(first, second, options)

@@ -126,14 +126,10 @@ def segment_job(
 ) -> Job[SceneResult]:
     """A planned scene to its COGs, polygons and manifest (or "up to date"), holding the scene
     folder's lock throughout (a second run into the same folder reports it in use)."""
-    holder = locks.acquire(plan.out_dir)
-    try:
-        return (yield from _segment_locked(plan, config, model, progress))
-    finally:
-        locks.release(plan.out_dir, holder)
+    return (yield from locks.holding(plan.out_dir, _segment(plan, config, model, progress)))
 
 
-def _segment_locked(
+def _segment(
     plan: ScenePlan, config: ProcessConfig, model: ModelArg, progress: ProgressFn | None
 ) -> Job[SceneResult]:
     name = plan.scene.name
