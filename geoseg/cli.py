@@ -169,6 +169,7 @@ def main(
 ) -> None:
     """geoseg: satellite scenes in, forest maps out."""
     warnings.showwarning = _show_warning
+    warnings.filterwarnings("always", category=GeosegNote)  # shown as notes, never raised
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:

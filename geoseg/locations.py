@@ -54,6 +54,19 @@ def absolute(path: str | Path) -> Path:
     return Path(os.path.abspath(path))
 
 
+def output_folder(path: str | Path) -> Path:
+    """``path`` as an output folder every process can use (absolute), checked before anything
+    starts: outputs go to a folder on a filesystem every worker sees, not to a file or a URL."""
+    if is_remote(path):
+        raise ConfigError(
+            f"{path}: outputs go to a folder on a shared filesystem, not to a URL or a bucket"
+        )
+    folder = absolute(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder}: is a file; the output must be a folder")
+    return folder
+
+
 def location(text: str | Path) -> str:
     """A remote location as it is; a local path made absolute."""
     return str(text) if is_remote(text) else str(absolute(text))

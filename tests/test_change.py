@@ -16,9 +16,10 @@ from scipy import ndimage
 
 from geoseg import ProcessConfig
 from geoseg.change import GAIN, LOSS, UNCHANGED, UNKNOWN, LossRule, change_classes, usable
+from geoseg.errors import ConfigError, GeosegNote
 from geoseg.geopackage import LAYER
 from geoseg.models.spectral import SpectralForestModel
-from geoseg.pipeline import change
+from geoseg.pipeline import change, change_pairs
 from geoseg.scenes import find_scenes, open_scene
 
 from .conftest import BGRN, S2_SAMPLE, forest_scene, write_raster
@@ -314,3 +315,27 @@ def test_change_command_runs_consecutive_pairs(client: Client, tmp_path: Path) -
         "a_2003-01-01__a_2005-01-01",
     ]
     assert "geoseg change" in result.output
+    assert "b_2002-01-01: left out of the comparison (no other date of its place)" in " ".join(
+        result.output.split()
+    )
+
+
+def test_scenes_left_out_of_change_pairs_are_each_named_with_the_reason(tmp_path: Path) -> None:
+    write_raster(tmp_path / "undated.tif", forest_scene(), descriptions=BGRN)
+    write_raster(
+        tmp_path / "plain_2020-01-01.tif", forest_scene(), descriptions=("a", "b", "c", "d")
+    )
+    (tmp_path / "broken_2021-01-01.tif").write_bytes(b"garbage")
+    with pytest.warns(GeosegNote) as notes, pytest.raises(ConfigError) as error:
+        change_pairs(tmp_path, tmp_path / "out")
+    lines = [str(n.message) for n in notes]
+    assert any(
+        line.startswith("undated: left out") and "no acquisition date" in line for line in lines
+    )
+    assert any(
+        line.startswith("plain_2020-01-01: left out") and "--bands" not in line for line in lines
+    )
+    assert any(
+        line.startswith("broken_2021-01-01: left out") and "cannot read" in line for line in lines
+    )
+    assert "no two dated scenes of one place to compare (" in str(error.value)

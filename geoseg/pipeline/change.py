@@ -6,6 +6,7 @@ block by block, assemble the loss COGs, vectorize the loss, and write summary an
 """
 
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Unpack
@@ -26,15 +27,15 @@ from geoseg.change import (
 from geoseg.cluster import Done, Job, Slot, Spawn, Task, Wait, call, run_jobs, tasks, using
 from geoseg.cluster.connect import ProgressFn, RunArgs
 from geoseg.cluster.preflight import preflight, readable
-from geoseg.errors import ConfigError, ModelError, SceneError
-from geoseg.locations import absolute
+from geoseg.errors import ConfigError, GeosegNote, ModelError, SceneError
+from geoseg.locations import output_folder
 from geoseg.manifest import ClassRaster, Manifest, ModelRecord, SceneRecord, write_json
 from geoseg.models import ModelRef, resolve_model
 from geoseg.pipeline.process import assemble_job, describe_job, segment_job
 from geoseg.pipeline.vectorize import vectorize_job
 from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo, ScenePlan, make_plan
 from geoseg.results import ChangeResult, ChangeSummary
-from geoseg.scenes import SceneSource, aligned, find_scenes, inspect_scenes
+from geoseg.scenes import Scene, SceneSource, aligned, find_scenes, inspect_scenes
 from geoseg.store import BlockStore
 from geoseg.tiling import blocks
 from geoseg.vectorizing import PolygonInfo, VectorizeOptions
@@ -56,7 +57,7 @@ def change(
     ``ChangeResult`` with status "failed" and the one-line reason.
     """
     sources = (_one_scene(before), _one_scene(after))
-    [result] = _run_pairs([sources], [absolute(out_dir)], config, options, run)
+    [result] = _run_pairs([sources], [output_folder(out_dir)], config, options, run)
     return result
 
 
@@ -71,21 +72,39 @@ def change_pairs(
     directory, or a list of directories and files), each into ``out_dir/<before>__<after>/``.
     One ``ChangeResult`` per pair; one bad pair does not stop the others."""
     config = config or ProcessConfig()
+    out_root = output_folder(out_dir)
     paths = [scenes] if isinstance(scenes, str | Path) else scenes
-    opened = [
-        (source, scene)
-        for path in paths
-        for source, scene in inspect_scenes(path, config.scene_options)
-        if not isinstance(scene, BaseException)
-    ]
-    found = {scene.name: source for source, scene in opened}
-    pairs = [
-        (found[a.name], found[b.name]) for a, b in consecutive_pairs([scene for _, scene in opened])
-    ]
+    inspected = [found for path in paths for found in inspect_scenes(path, config.scene_options)]
+    opened = [(source, scene) for source, scene in inspected if isinstance(scene, Scene)]
+    by_name = {scene.name: source for source, scene in opened}
+    paired = consecutive_pairs([scene for _, scene in opened])
+    pairs = [(by_name[a.name], by_name[b.name]) for a, b in paired]
+    left_out = _left_out(inspected, {s.name for pair in paired for s in pair})
+    for line in left_out:
+        warnings.warn(line, GeosegNote, stacklevel=2)
     if not pairs:
-        raise ConfigError(f"{scenes}: no two dated scenes of one place to compare")
-    outs = [absolute(out_dir) / f"{a.name}__{b.name}" for a, b in pairs]
+        reasons = "; ".join(left_out[:4]) + ("; ..." if len(left_out) > 4 else "")
+        raise ConfigError(f"{scenes}: no two dated scenes of one place to compare ({reasons})")
+    outs = [out_root / f"{a.name}__{b.name}" for a, b in pairs]
     return _run_pairs(pairs, outs, config, options, run)
+
+
+def _left_out(
+    inspected: list[tuple[SceneSource, Scene | SceneError]], paired: set[str]
+) -> list[str]:
+    """One line per scene in no pair, saying why."""
+    lines = []
+    for source, scene in inspected:
+        if isinstance(scene, SceneError):
+            why = str(scene)
+        elif scene.date is None:
+            why = "no acquisition date in its name or tags (e.g. name_2021-05-27.tif)"
+        elif scene.name not in paired:
+            why = "no other date of its place"
+        else:
+            continue
+        lines.append(f"{source.name}: left out of the comparison ({why})")
+    return lines
 
 
 def _run_pairs(

@@ -30,7 +30,7 @@ from geoseg.cluster.connect import ProgressFn
 from geoseg.cluster.preflight import preflight, readable
 from geoseg.cluster.streaming import stream_blocks
 from geoseg.errors import ConfigError, OutputError, SceneError
-from geoseg.locations import absolute
+from geoseg.locations import output_folder
 from geoseg.manifest import (
     ClassCount,
     ClassRaster,
@@ -74,6 +74,7 @@ def process(
         One ``SceneResult`` per scene found, sorted by name.
     """
     config = config or ProcessConfig()
+    out_root = output_folder(out_dir)
     sources = find_scenes(scenes)
     if not sources:
         raise ConfigError(f"{scenes}: no scenes found (looked for .tif/.tiff files)")
@@ -83,10 +84,10 @@ def process(
         else resolve_model(config.model, config.precision)
     )
     with using(run) as own:
-        preflight(own, readable(p for s in sources for p in s.paths), [absolute(out_dir)])
+        preflight(own, readable(p for s in sources for p in s.paths), [out_root])
         model_arg = share(own, model) if model is not None else ref
         jobs = [
-            (s.name, scene_job(s, config, ref, model_arg, absolute(out_dir), run.get("progress")))
+            (s.name, scene_job(s, config, ref, model_arg, out_root, run.get("progress")))
             for s in sources
         ]
         outcomes = run_jobs(own, jobs, config.max_blocks_in_flight)
