@@ -7,7 +7,7 @@ scene's grid, window by window — and a per-block rule then compares their fore
   Sentinel-2 SCL classes ``SCL_UNUSABLE`` (no data, saturated, cloud shadow, medium and high
   probability cloud, thin cirrus, snow) or Landsat QA_PIXEL bits ``QA_PIXEL_UNUSABLE_BITS`` (fill,
   dilated cloud, cirrus, cloud, cloud shadow). Unknown is never loss;
-- **loss** (1): forest before (probability ≥ ``forest_threshold``), not forest after, and the
+- **loss** (1): forest before (probability > ``forest_threshold``), not forest after, and the
   forest probability dropped by at least ``min_drop``;
 - **gain** (2): the reverse (regrowth, or a forest gain study);
 - **unchanged** (0): everything else that was seen on both dates.
@@ -62,12 +62,18 @@ def usable(quality: np.ndarray, band: str) -> np.ndarray:
     return (quality.astype(np.uint32) & bits) == 0
 
 
+def is_forest(probability: np.ndarray, rule: LossRule) -> np.ndarray:
+    """Forest where the probability is above the threshold. At 0.5 this is the class raster's
+    rule (a class wins only with more probability than the others; a tie goes to the class
+    listed first, non_forest), so a pixel at exactly 0.5 is not forest anywhere."""
+    return probability > rule.forest_threshold
+
+
 def change_classes(
     before: np.ndarray, after: np.ndarray, known: np.ndarray, rule: LossRule
 ) -> np.ndarray:
     """The loss rule on forest probabilities of two dates (``known``: seen and usable on both)."""
-    forest_before = before >= rule.forest_threshold
-    forest_after = after >= rule.forest_threshold
+    forest_before, forest_after = is_forest(before, rule), is_forest(after, rule)
     drop = np.where(known, before - after, 0.0)
     out = np.full(before.shape, UNKNOWN, np.uint8)
     out[known] = UNCHANGED
@@ -116,8 +122,8 @@ def change_block(
     pixels = {
         "valid_before": int(np.isfinite(probs[0]).sum()),
         "known": int(known.sum()),
-        "forest_before": int((known & (probs[0] >= rule.forest_threshold)).sum()),
-        "forest_after": int((known & (probs[1] >= rule.forest_threshold)).sum()),
+        "forest_before": int((known & is_forest(probs[0], rule)).sum()),
+        "forest_after": int((known & is_forest(probs[1], rule)).sum()),
         "loss": int((classes == LOSS).sum()),
         "gain": int((classes == GAIN).sum()),
     }

@@ -164,7 +164,7 @@ class LossRule(Options):
     """Thresholds of the loss rule (``geoseg.change``)."""
 
     forest_threshold: float = Field(
-        default=0.5, gt=0, lt=1, description="Forest where the forest probability is at least this."
+        default=0.5, gt=0, lt=1, description="Forest where the forest probability is above this."
     )
     min_drop: float = Field(
         default=0.3,

@@ -13,7 +13,8 @@ A segmentation's layers (``segmentation_layers``):
   which GDAL, QGIS and ``read_probability`` apply. uint8 is a quarter of the bytes and compresses
   well: writing float32 probabilities was most of a run's serial tail (benchmarks/io_limit.py);
   the price is a resolution of 0.004;
-- ``classes``: uint8 argmax class index, 255 = nodata.
+- ``classes``: uint8 argmax class index, 255 = nodata; a tie goes to the class listed first (for
+  the forest models non_forest: a probability of exactly 0.5 is not forest, as in ``change``).
 """
 
 import errno

@@ -11,16 +11,29 @@ import rasterio
 import shapely
 from affine import Affine
 from distributed import Client
+from rasterio.crs import CRS
 from rasterio.windows import Window
 from scipy import ndimage
 
 from geoseg import ProcessConfig
-from geoseg.change import GAIN, LOSS, UNCHANGED, UNKNOWN, LossRule, change_classes, usable
+from geoseg.change import (
+    GAIN,
+    LOSS,
+    UNCHANGED,
+    UNKNOWN,
+    LossRule,
+    change_classes,
+    is_forest,
+    usable,
+)
 from geoseg.errors import ConfigError, GeosegNote
 from geoseg.geopackage import LAYER
+from geoseg.grid import Grid
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.pipeline import change, change_pairs
 from geoseg.scenes import find_scenes, open_scene
+from geoseg.store import BlockStore, segmentation_layers
+from geoseg.tiling import blocks
 
 from .conftest import BGRN, S2_SAMPLE, forest_scene, write_raster
 
@@ -31,6 +44,24 @@ def test_loss_rule() -> None:
     known = np.array([True, True, True, True, True, True, False])
     classes = change_classes(before, after, known, LossRule(forest_threshold=0.5, min_drop=0.3))
     assert classes.tolist() == [LOSS, UNCHANGED, LOSS, GAIN, UNCHANGED, UNCHANGED, UNKNOWN]
+
+
+def test_a_probability_of_exactly_one_half_is_not_forest_in_classes_or_change(
+    tmp_path: Path,
+) -> None:
+    """One tie rule: the class raster's argmax gives a tie to non_forest (listed first), and the
+    loss rule's forest is above the threshold, not at it."""
+    grid = Grid(CRS.from_epsg(32720), Affine(10, 0, 0, 0, -10, 0), 4, 4)
+    store = BlockStore(tmp_path, grid, segmentation_layers(("non_forest", "forest")))
+    [block] = blocks(4, 4, 16)
+    store.write_segmentation(block, np.full((2, 4, 4), 0.5, np.float32))
+    with rasterio.open(store.path("classes", block)) as src:
+        assert (src.read(1) == 0).all()  # non_forest
+    rule = LossRule()
+    half = np.full(3, 0.5)
+    assert not is_forest(half, rule).any()
+    classes = change_classes(np.array([0.5, 0.81]), np.array([0.2, 0.5]), np.ones(2, bool), rule)
+    assert classes.tolist() == [UNCHANGED, LOSS]  # 0.5 before was not forest; 0.5 after is not
 
 
 def test_quality_masks() -> None:
