@@ -28,6 +28,8 @@ from geoseg.errors import ConfigError
 DEFAULT_MODEL = "builtin:spectral-forest"
 DEFAULT_BLOCK_SIZE = 1024  # output blocks and vectorizing windows, pixels a side
 
+# A batch holds batch_size × bands × tile² floats: past this side one tile alone is gigabytes.
+MAX_TILE_SIZE = 4096
 # How overlapping tiles are blended into a block (``geoseg.stitching``).
 Blend = Literal["cosine", "mean"]
 # How a torch model computes: "auto" is float32 on CPU and float16 autocast (AMP) on CUDA; "bf16"
@@ -208,7 +210,11 @@ class ProcessConfig(Options):
         "or a .safetensors checkpoint with its .json card beside it.",
     )
     tile_size: int | None = Field(
-        default=None, ge=16, description="Tile size in pixels (default: the model's)."
+        default=None,
+        ge=16,
+        le=MAX_TILE_SIZE,
+        description="Tile size in pixels (default: the model's; larger than a scene: the "
+        "scene's size).",
     )
     overlap: int | None = Field(
         default=None,

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from geoseg.grid import Grid
 from geoseg.locations import FileStamp
 from geoseg.models import ModelCard, ModelRef
 from geoseg.options import ProcessConfig
@@ -74,9 +75,13 @@ class ScenePlan:
 def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root: Path) -> ScenePlan:
     """The plan of one described scene, and the parameters that identify its outputs."""
     card = info.card
-    tile = config.tile_size or card.tile_size
-    overlap = card.overlap if config.overlap is None else config.overlap
     grid = info.scene.grid
+    tile, overlap = tile_for(
+        config.tile_size or card.tile_size,
+        card.overlap if config.overlap is None else config.overlap,
+        grid,
+        card.stride,
+    )
     tiling = TileGrid(grid.height, grid.width, tile, overlap, config.block_size, align=card.stride)
     # Every option that shapes the outputs, with the model's defaults resolved.
     params = config.model_dump(mode="json", exclude=set(ProcessConfig.RUN_ONLY)) | {
@@ -104,6 +109,16 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
         params,
         config.probability_dtype,
     )
+
+
+def tile_for(tile: int, overlap: int, grid: Grid, stride: int) -> tuple[int, int]:
+    """Tile size and overlap for a scene: a tile larger than the scene is cut to the scene's
+    larger side (rounded up to the model's stride), its overlap to at most half of it; a tile
+    bigger than the scene only costs memory (its padding is computed too)."""
+    side = -(-max(grid.height, grid.width) // stride) * stride
+    if tile <= side:
+        return tile, overlap
+    return max(side, 16), min(overlap, max(side, 16) // 2)
 
 
 def _digest(value: dict) -> str:

@@ -1,7 +1,12 @@
 import pytest
+from affine import Affine
+from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from geoseg import ProcessConfig
 from geoseg.errors import ConfigError
+from geoseg.grid import Grid
+from geoseg.plan import tile_for
 from geoseg.tiling import TileGrid, tile_starts
 
 
@@ -133,3 +138,24 @@ def test_tile_border_offsets() -> None:
 def test_invalid_tiling_is_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         TileGrid(100, 100, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("tile", "overlap", "shape", "stride", "expected"),
+    [
+        (256, 32, (1000, 800), 1, (256, 32)),  # fits: as asked
+        (16384, 64, (213, 167), 1, (213, 64)),  # cut to the scene's larger side
+        (4096, 512, (100, 40), 32, (128, 64)),  # rounded up to the stride, overlap halved
+        (512, 0, (5, 3), 1, (16, 0)),  # never below 16 pixels
+    ],
+)
+def test_a_tile_larger_than_the_scene_is_cut_to_it(
+    tile: int, overlap: int, shape: tuple[int, int], stride: int, expected: tuple[int, int]
+) -> None:
+    grid = Grid(CRS.from_epsg(32720), Affine(10, 0, 0, 0, -10, 0), shape[1], shape[0])
+    assert tile_for(tile, overlap, grid, stride) == expected
+
+
+def test_tile_size_is_bounded_before_anything_starts() -> None:
+    with pytest.raises(ConfigError, match="tile_size: Input should be less than or equal to 4096"):
+        ProcessConfig(tile_size=16384)
