@@ -70,6 +70,7 @@ FLAGS = {
     "blend": "--blend",
     "probability_dtype": "--probability-dtype",
     "overwrite": "--overwrite",
+    "max_pixels": "--max-pixels",
     "quicklook": "--quicklook",
     "polygons": "--polygons",
     "bands": "--bands",
@@ -238,7 +239,15 @@ class FlagGroup:
 SEGMENT_FLAGS = FlagGroup(ProcessConfig, ("model", "precision", "tile_size", "overlap"))
 OUTPUT_FLAGS = FlagGroup(
     ProcessConfig,
-    ("batch_size", "block_size", "blend", "quicklook", "probability_dtype", "overwrite"),
+    (
+        "batch_size",
+        "block_size",
+        "blend",
+        "quicklook",
+        "probability_dtype",
+        "overwrite",
+        "max_pixels",
+    ),
 )
 SCENE_FLAGS = FlagGroup(
     SceneOptions,

@@ -28,6 +28,8 @@ from geoseg.errors import ConfigError
 DEFAULT_MODEL = "builtin:spectral-forest"
 DEFAULT_BLOCK_SIZE = 1024  # output blocks and vectorizing windows, pixels a side
 
+# 10^11 pixels: a 316,000² grid, far beyond any real scene (a Sentinel-2 tile is 10,980²).
+MAX_PIXELS = 10**11
 # A batch holds batch_size × bands × tile² floats: past this side one tile alone is gigabytes.
 MAX_TILE_SIZE = 4096
 # How overlapping tiles are blended into a block (``geoseg.stitching``).
@@ -201,7 +203,7 @@ class ProcessConfig(Options):
     # Options that change how a run goes, not the probabilities, classes and polygons it
     # writes: left out of the fingerprint that decides whether outputs are up to date.
     RUN_ONLY: ClassVar[frozenset[str]] = frozenset(
-        {"overwrite", "max_blocks_in_flight", "batch_size", "quicklook"}
+        {"overwrite", "max_blocks_in_flight", "batch_size", "quicklook", "max_pixels"}
     )
 
     model: str = Field(
@@ -248,6 +250,12 @@ class ProcessConfig(Options):
         default_factory=PolygonOptions,
         description="Polygons of the model's target class, made with these options, in "
         "polygons.gpkg.",
+    )
+    max_pixels: int = Field(
+        default=MAX_PIXELS,
+        ge=1,
+        description="Refuse scenes of more pixels than this (width × height): a file that claims "
+        "a huge grid would otherwise keep a run busy for days.",
     )
     quicklook: bool = Field(
         default=False,

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from geoseg.errors import SceneError
 from geoseg.grid import Grid
 from geoseg.locations import FileStamp
 from geoseg.models import ModelCard, ModelRef
@@ -76,6 +77,13 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
     """The plan of one described scene, and the parameters that identify its outputs."""
     card = info.card
     grid = info.scene.grid
+    if grid.width * grid.height > config.max_pixels:
+        raise SceneError(
+            f"{info.scene.name}: {grid.width:,} × {grid.height:,} pixels is more than "
+            f"`max_pixels` ({config.max_pixels:,}); a file claiming such a grid is usually "
+            "damaged — raise the limit if it is real",
+            options=("max_pixels",),
+        )
     tile, overlap = tile_for(
         config.tile_size or card.tile_size,
         card.overlap if config.overlap is None else config.overlap,

@@ -88,6 +88,23 @@ def test_slots_bound_the_tasks_in_flight(client: Client) -> None:
     assert max(e for _, e in first.value) <= min(e for _, e in second.value) + 0.2
 
 
+def test_a_job_of_less_work_gets_slots_before_an_older_bigger_one(client: Client) -> None:
+    """A huge scene started first does not keep a small one waiting behind all its blocks."""
+
+    def sleeper(blocks: int, size: int) -> Job[list[tuple[float, float]]]:
+        handles = []
+        for _ in range(blocks):
+            yield Slot(size)
+            handles.append((yield Task(interval, (0.1,), "sleep", slot=True)))
+        return (yield Wait(tuple(handles)))
+
+    big, small = run_jobs(
+        client, [("big", sleeper(12, 10**9)), ("small", sleeper(3, 10**4))], max_slots=2
+    )
+    assert isinstance(big, Done) and isinstance(small, Done)
+    assert max(e for _, e in small.value) < sorted(e for _, e in big.value)[6]
+
+
 def test_long_chains_of_finished_steps_need_no_deep_stack(client: Client) -> None:
     """A job that waits thousands of times on results already in is resumed in a loop."""
     [handle_job] = run_jobs(client, [("one", total_job([1]))])

@@ -348,3 +348,34 @@ def test_a_full_disk_fails_the_scene_in_one_line_and_leaves_no_output_or_tempora
     assert line.endswith("cannot write (no space left on device)"), line
     left = [x for x in done.stdout.splitlines() if x.startswith(str(out))]
     assert left == [], left  # no output at a final path, no temporary file
+
+
+def test_a_scene_claiming_a_huge_grid_is_refused_and_the_good_scene_beside_it_runs(
+    client: Client, tmp_path: Path
+) -> None:
+    """A 1,000,000² sparse TIFF (a few MB on disk: tile offsets only) beside a good scene."""
+    huge = tmp_path / "in" / "huge_2020-01-01.tif"
+    huge.parent.mkdir()
+    profile = {
+        "driver": "GTiff",
+        "count": 4,
+        "height": 1_000_000,
+        "width": 1_000_000,
+        "dtype": "uint16",
+        "crs": "EPSG:32720",
+        "transform": Affine(10, 0, 500_000, 0, -10, 9_000_000),
+        "tiled": True,
+        "blockxsize": 2048,
+        "blockysize": 2048,
+        "sparse_ok": True,
+        "bigtiff": "YES",
+    }
+    with rasterio.open(huge, "w", **profile) as dst:
+        dst.descriptions = BGRN
+    assert huge.stat().st_size < 16 * 2**20
+    write_raster(tmp_path / "in" / "good.tif", forest_scene(), descriptions=BGRN)
+    results = by_name(process(tmp_path / "in", tmp_path / "out", client=client))
+    assert results["good"].status == "done"
+    refused = results["huge_2020-01-01"]
+    assert refused.status == "failed"
+    assert "1,000,000 × 1,000,000 pixels is more than `max_pixels`" in refused.message

@@ -17,8 +17,9 @@ pipeline modules never touch a future.
 
 Memory stays bounded by the *slots*: ``yield Slot()`` waits until fewer than ``max_slots`` are
 held, and the job's next task marked ``slot=True`` (a block being stitched) carries that slot
-until it ends. Waiting jobs are served in the order they were started, so scenes stream one
-after another, never all at once.
+until it ends. Waiting jobs are served smallest work first (``Slot.size``), then in the order
+they were started, so scenes stream one after another, never all at once, and a huge scene does
+not hold back small ones.
 
 A task's error fails its job, not the run: it is raised inside the job at its current ``yield``
 (the job may catch it), and a job that ends with an error is reported as ``Failed`` with one line;
@@ -86,7 +87,11 @@ class Wait:
 @dataclass(frozen=True)
 class Slot:
     """Wait for a free slot and hold it for the job's next ``slot`` task: work submitted in
-    between (the predictions a block needs) then starts only when the block may."""
+    between (the predictions a block needs) then starts only when the block may. ``size`` is
+    the job's whole work (a scene's pixels): waiting jobs of less work get slots first, so a
+    huge scene never keeps small ones from starting."""
+
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -153,13 +158,13 @@ class _Run:
     held_slots: int = 0
     outcome: Outcome[Any] | None = None
 
-    @property
-    def priority(self) -> tuple[int, int]:
-        """Slots go to the oldest top-level job first, and within it to the oldest job."""
+    def priority(self, size: int) -> tuple[int, int, int]:
+        """Slots go to the job of least work (``Slot.size``) first, then to the oldest
+        top-level job, and within it to the oldest job."""
         root = self
         while root.parent is not None:
             root = root.parent
-        return root.index, self.index
+        return size, root.index, self.index
 
 
 class Engine:
@@ -174,7 +179,7 @@ class Engine:
         self._runs: list[_Run] = []
         self._owner: dict[Future, tuple[_Run, Task]] = {}
         self._slots_used = 0
-        self._slot_queue: list[tuple[tuple[int, int], int]] = []  # (priority, run index)
+        self._slot_queue: list[tuple[tuple[int, int, int], int]] = []  # (priority, run index)
         self._completed = as_completed()
 
     def run(self, jobs: Iterable[tuple[str, Job[T]]]) -> list[Outcome[T]]:
@@ -228,7 +233,7 @@ class Engine:
             if isinstance(step, Slot):
                 if self._slots_used >= self.max_slots:
                     run.wants_slot = True
-                    heapq.heappush(self._slot_queue, (run.priority, run.index))
+                    heapq.heappush(self._slot_queue, (run.priority(step.size), run.index))
                     return None
                 self._hold_slot(run)
             elif isinstance(step, Task):

@@ -60,8 +60,9 @@ def stream_blocks(
 
     running: dict[int, Handle] = {}
     stitched: list[Handle] = []
+    size = plan.scene.grid.width * plan.scene.grid.height
     for block in todo:
-        yield Slot()
+        yield Slot(size)
         owned = [pos for pos, i in enumerate(needs[block.key]) if i not in running]
         for i in needs[block.key]:
             if i not in running:

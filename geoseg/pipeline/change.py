@@ -182,7 +182,7 @@ def _compare_pair(
     ]
     compared = []
     for block in layout:
-        yield Slot()
+        yield Slot(grid.width * grid.height)
         compared.append(
             (
                 yield Task(
