@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError, GeosegNote
-from geoseg.locations import redact
+from geoseg.locations import output_folder, redact
 from geoseg.options import (
     ChangeOptions,
     ClusterOptions,
@@ -46,6 +46,7 @@ from geoseg.reporting import (
 )
 from geoseg.results import Result, SceneResult
 from geoseg.scenes import find_scenes, inspect_scenes, open_scene
+from geoseg.store import saved_blocks
 from geoseg.version import __version__
 from geoseg.workflows import cluster_options, json_schema_text, load_workflow, write_json_schema
 
@@ -121,6 +122,23 @@ def one_line_errors() -> Iterator[None]:
             soft_wrap=True,
         )
         raise typer.Exit(2) from None
+
+
+@contextmanager
+def resumable(out: Path) -> Iterator[None]:
+    """Ctrl-C becomes one line saying what was saved under ``out`` and how to resume, exit 130
+    (the embedded workers ignore the terminal's SIGINT: only this process is interrupted)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        saved, planned = saved_blocks(out) if out.is_dir() else (0, 0)
+        console.print(
+            f"interrupted: {saved} of {planned} blocks saved under {out}; run the same "
+            "command again to resume",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
 
 
 def _help(model: type[BaseModel], field: str, extra: str = "", switch: bool = False) -> str:
@@ -316,11 +334,13 @@ def process(
 ) -> None:
     """Segment every scene in SCENES into probability and class COGs, and polygons of the
     model's target class, under OUT/<scene>/."""
-    with one_line_errors():
+    with one_line_errors(), resumable(out):
         options = _given(**segment, **output, scene_options=scene, polygons=polygon)
         if polygons is False:
             options["polygons"] = None
         config = ProcessConfig(**options)
+        output_folder(out)  # bad paths are found before a cluster starts
+        find_scenes(scenes)
         with connect(ClusterOptions(**cluster)) as client:
             console.print(f"Dask dashboard: {client.dashboard_link}")
             with scene_progress(console, progress) as update:
@@ -404,7 +424,7 @@ def change(
 ) -> None:
     """Forest loss and gain between two dates: loss.tif, loss.gpkg, summary.json, quicklook.png.
     The model needs a 'forest' class."""
-    with one_line_errors():
+    with one_line_errors(), resumable(out):
         config = ProcessConfig(**segment, **_given(scene_options=scene))
         options = ChangeOptions(
             **_given(

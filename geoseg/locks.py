@@ -39,7 +39,10 @@ class Holder:
 def acquire(folder: Path) -> Holder:
     """Take ``folder``'s lock (creating the folder), or raise ``OutputError`` naming who holds
     it."""
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: output directory not writable ({exc.strerror})") from None
     path = folder / LOCK
     mine = Holder(
         socket.gethostname(),
@@ -63,7 +66,7 @@ def acquire(folder: Path) -> Holder:
             path.unlink(missing_ok=True)  # stale: taken over
             continue
         except OSError as exc:
-            raise OutputError(f"{folder}: cannot write ({exc.strerror or exc})") from None
+            raise OutputError(f"{folder}: output directory not writable ({exc.strerror})") from None
         with os.fdopen(fd, "w") as f:
             json.dump(asdict(mine), f)
         _HELD.add(mine.token)

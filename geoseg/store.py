@@ -226,16 +226,33 @@ class BlockStore:
         meta = self.root / "plan.json"
         return json.loads(meta.read_text()) if meta.exists() else None
 
-    def reset(self, fingerprint: str, keep: bool = True) -> None:
-        """Keep the blocks if ``keep`` and they were computed for ``fingerprint``, else start empty."""
+    def reset(self, fingerprint: str, blocks: int, keep: bool = True) -> None:
+        """Keep the blocks if ``keep`` and they were computed for ``fingerprint``, else start
+        empty. ``blocks``: how many the plan has (for ``saved_blocks``)."""
         meta = self.read_meta()
         if not keep or meta is None or meta.get("fingerprint") != fingerprint:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root.mkdir(parents=True)
-            (self.root / "plan.json").write_text(json.dumps({"fingerprint": fingerprint}))
+            plan = {"fingerprint": fingerprint, "blocks": blocks}
+            (self.root / "plan.json").write_text(json.dumps(plan))
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def saved_blocks(folder: Path) -> tuple[int, int]:
+    """(blocks saved, blocks planned) over every unfinished block store under ``folder``: what an
+    interrupted run leaves for the next one to reuse."""
+    saved = planned = 0
+    for meta in folder.glob("**/.geoseg-work/plan.json"):
+        try:
+            planned += int(json.loads(meta.read_text()).get("blocks", 0))
+        except (OSError, ValueError):
+            continue
+        # A block is saved once every layer has it: the layer with fewest files counts.
+        layers = [p for p in meta.parent.iterdir() if p.is_dir()]
+        saved += min((len(list(p.glob("r*_c*.tif"))) for p in layers), default=0)
+    return saved, planned
 
 
 def class_counts(path: Path, n_classes: int) -> list[int]:

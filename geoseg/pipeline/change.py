@@ -173,8 +173,8 @@ def _compare_pair(
     segmented = yield Wait(tuple(dates))
     grid = before.scene.grid
     store = BlockStore(out / WORK_DIR, grid, CHANGE_LAYERS)
-    store.reset("change", keep=False)
     layout = blocks(grid.height, grid.width, config.block_size)
+    store.reset("change", len(layout), keep=False)
     forest_band = before.card.classes.index("forest") + 1
     pair = [
         (info.scene, result.outputs["probability"])

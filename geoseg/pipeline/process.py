@@ -230,7 +230,7 @@ def _prepare_output(plan: ScenePlan, keep_blocks: bool) -> None:
     try:
         plan.out_dir.mkdir(parents=True, exist_ok=True)
         (plan.out_dir / "manifest.json").unlink(missing_ok=True)
-        plan.store.reset(plan.fingerprint, keep_blocks)
+        plan.store.reset(plan.fingerprint, len(plan.tiling.blocks()), keep_blocks)
     except OSError as exc:
         raise OutputError(
             f"{plan.out_dir}: output directory not writable ({exc.strerror or exc})"
