@@ -48,7 +48,14 @@ from geoseg.results import Result, SceneResult
 from geoseg.scenes import find_scenes, inspect_scenes, open_scene
 from geoseg.store import saved_blocks
 from geoseg.version import __version__
-from geoseg.workflows import cluster_options, json_schema_text, load_workflow, write_json_schema
+from geoseg.workflows import (
+    UnreadableWorkflow,
+    check_workflow,
+    cluster_options,
+    json_schema_text,
+    load_workflow,
+    write_json_schema,
+)
 
 E = TypeVar("E", bound=GeosegError)
 
@@ -456,15 +463,29 @@ def run(
     *,
     cluster: dict[str, Any],
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    allow_outside: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside",
+            help="Run it even where its scenes or outputs lead outside its project root (its "
+            "folder, or the parent of a workflows/ folder).",
+        ),
+    ] = False,
 ) -> None:
     """Run a workflow file's steps (process, change) on a Dask cluster."""
     with (
-        one_line_errors(),
-        connect(cluster_options(load_workflow(workflow)[0], ClusterOptions(**cluster))) as client,
+        one_line_errors(),  # a refused workflow stops here, before a cluster is started
+        connect(
+            cluster_options(
+                load_workflow(workflow, allow_outside=allow_outside)[0], ClusterOptions(**cluster)
+            )
+        ) as client,
     ):
         console.print(f"Dask dashboard: {client.dashboard_link}")
         with scene_progress(console, progress) as update:
-            result = run_workflow(workflow, client=client, progress=update)
+            result = run_workflow(
+                workflow, client=client, progress=update, allow_outside=allow_outside
+            )
     if result.scenes:
         console.print(results_table(result.scenes))
     if result.changes:
@@ -474,13 +495,22 @@ def run(
 
 @app.command()
 def validate(workflow: Annotated[Path, typer.Argument(help="A workflow YAML file.")]) -> None:
-    """Check a workflow file: every problem as FILE:LINE: field: message."""
+    """Check a workflow file: every problem as FILE:LINE: field: message (exit 1; exit 2 when
+    the file cannot be read as a workflow at all); a warning for each path outside its project
+    root, which run refuses without --allow-outside."""
     try:
-        load_workflow(workflow)
+        _, _, outside = check_workflow(workflow)
     except GeosegError as exc:
         console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
-        raise typer.Exit(1) from None
-    console.print(f"{workflow}: valid", highlight=False)
+        raise typer.Exit(2 if isinstance(exc, UnreadableWorkflow) else 1) from None
+    for line in outside:
+        console.print(
+            f"warning: {line}; geoseg run refuses it without --allow-outside",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+    console.print(f"{workflow}: valid", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()

@@ -4,9 +4,18 @@ A workflow is loaded with ``yaml.safe_load`` and validated once by the schema be
 made of the option classes themselves (``geoseg.options``): its ``process`` section *is* a
 ``ProcessConfig`` and its ``change`` section a ``ChangeOptions`` (plus ``pairs``), handed as they
 are to ``process`` and ``change``. Every problem is reported as ``FILE:LINE: field: message`` (all
-of them, not just the first). Relative paths are relative to the workflow file.
+of them, not just the first). A file that cannot be read as a workflow at all (missing, a folder,
+not UTF-8 text, not a mapping, nested too deep) is one line naming it: ``UnreadableWorkflow``.
 ``workflows/schema.json`` is this schema for editors: ``geoseg schema workflows/schema.json``
 writes it again.
+
+Relative paths are relative to the workflow file. A shared cluster runs other people's workflow
+files, so a workflow's local scenes and outputs must stay inside its *project root*
+(``project_root``): the workflow file's folder and below, or, when that folder is named
+``workflows``, its parent and below (the bundled ``workflows/samples.yaml`` reads ``../samples/``
+and writes ``../out/``). Paths are compared with their symlinks resolved; remote scenes are never
+outside. ``check_workflow`` lists the paths that leave it (``geoseg validate`` warns);
+``load_workflow`` and so ``run_workflow`` refuse them unless ``allow_outside``.
 """
 
 import glob
@@ -22,6 +31,16 @@ from geoseg.locations import absolute, is_remote
 from geoseg.models import resolve_model
 from geoseg.options import DEFAULT_MODEL, ChangeOptions, ClusterOptions, ProcessConfig
 from geoseg.scenes import acquisition_date
+
+# Deeper YAML is refused before it is built: PyYAML composes and constructs by recursion, a few
+# frames per level, so a 1 KB file nested 500 deep ends in a RecursionError. A workflow needs 4.
+MAX_DEPTH = 32
+
+
+class UnreadableWorkflow(ConfigError):
+    """The file cannot be read as a workflow at all (missing, a folder, not UTF-8 text, not a
+    mapping, nested too deep), as opposed to a workflow with problems: ``geoseg validate`` exits
+    2 for it, and 1 for problems."""
 
 
 class _Strict(BaseModel):
@@ -73,23 +92,25 @@ class Workflow(_Strict):
         return steps
 
 
-def load_workflow(path: str | Path) -> tuple[Workflow, Path]:
-    """The validated workflow and its folder; ``ConfigError`` lists every problem with its line."""
-    path = absolute(path)  # so are the paths relative to it, which workers get
-    try:
-        text = path.read_text()
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
+def load_workflow(path: str | Path, *, allow_outside: bool = False) -> tuple[Workflow, Path]:
+    """The validated workflow and its folder; ``ConfigError`` lists every problem with its line,
+    and, unless ``allow_outside``, every local path that leads outside its project root."""
+    workflow, base, outside = check_workflow(path)
+    if outside and not allow_outside:
         raise ConfigError(
-            f"{path}:{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from None
-    if not isinstance(data, dict) or root is None:
-        raise ConfigError(f"{path}:1: a workflow is a mapping of fields")
+            "\n".join(
+                f"{line} (run it with --allow-outside, or allow_outside=True)" for line in outside
+            )
+        )
+    return workflow, base
+
+
+def check_workflow(path: str | Path) -> tuple[Workflow, Path, list[str]]:
+    """The validated workflow, its folder, and one ``FILE:LINE: field: ...`` line for each local
+    path (``outputs.dir``, a scene, a date pair's scene) that leads outside its project root;
+    ``ConfigError`` lists every problem with its line."""
+    path = absolute(path)  # so are the paths relative to it, which workers get
+    data, root = _parse(path, _read_text(path))
     problems = _check_meaning(data, path, root)
     try:
         workflow = Workflow.model_validate(data)
@@ -101,7 +122,115 @@ def load_workflow(path: str | Path) -> tuple[Workflow, Path]:
         ] + problems
     if problems:
         raise ConfigError("\n".join(problems))
-    return workflow, path.parent
+    return workflow, path.parent, _outside(workflow, path, root)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text; ``UnreadableWorkflow`` where it cannot be read or is not UTF-8 text
+    (a binary file, another encoding), naming the first bad byte's line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableWorkflow(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UnreadableWorkflow(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})"
+        ) from None
+
+
+def _parse(path: Path, text: str) -> tuple[dict, yaml.Node]:
+    """The YAML mapping ``text`` holds, and its node tree (for lines); errors name the file."""
+    try:
+        _check_depth(path, text)
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.reader.ReaderError as exc:  # control characters: a binary file
+        line = text[: exc.position].count("\n") + 1
+        raise UnreadableWorkflow(
+            f"{path}:{line}: not a text file (character #x{exc.character:02x})"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{path}:{line}: not valid YAML ({problem})") from None
+    if not isinstance(data, dict) or root is None:
+        raise UnreadableWorkflow(
+            f"{path}:1: a workflow is a mapping of fields (name, scenes, outputs, ...), "
+            f"not {_kind(data)}"
+        )
+    return data, root
+
+
+def _check_depth(path: Path, text: str) -> None:
+    """``UnreadableWorkflow`` for YAML nested deeper than ``MAX_DEPTH``, found from the parser's
+    events, which (unlike the composer and the constructor) do not recurse."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise UnreadableWorkflow(f"{path}:{line}: nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _kind(data: object) -> str:
+    """What a YAML document is instead of a mapping, in words."""
+    if data is None:
+        return "an empty document"
+    if isinstance(data, list):
+        return "a list"
+    return "a single value"
+
+
+def project_root(path: str | Path) -> Path:
+    """The folder a workflow's local paths must stay in, symlinks resolved: the workflow file's
+    folder, or its parent when that folder is named ``workflows`` (a project keeps its workflows
+    in ``workflows/`` beside its scenes and outputs, as this repository does)."""
+    folder = absolute(path).parent
+    return (folder.parent if folder.name == "workflows" else folder).resolve()
+
+
+def _outside(workflow: Workflow, path: Path, root: yaml.Node) -> list[str]:
+    """A line for each local path of ``workflow`` that, symlinks resolved, is not in its project
+    root (in the file's order)."""
+    project = project_root(path)
+    found = []
+    for loc, value, paths in _local_paths(workflow, path.parent):
+        leaving = [p.resolve() for p in paths if not p.resolve().is_relative_to(project)]
+        if leaving:
+            shown = "" if str(leaving[0]) == value.rstrip("/") else f" ({leaving[0]})"
+            line = _line(root, loc)
+            found.append((line, f"{path}:{line}: {'.'.join(map(str, loc))}: {value!r}{shown}"))
+    return [f"{text} is outside the workflow's project root {project}" for _, text in sorted(found)]
+
+
+def _local_paths(
+    workflow: Workflow, base: Path
+) -> list[tuple[tuple[str | int, ...], str, list[Path]]]:
+    """Each local path field (its location in the file, its value) and the paths it names:
+    ``outputs.dir``, every path a ``scenes`` pattern matches, each scene of a date pair."""
+    fields: list[tuple[tuple[str | int, ...], str, list[Path]]] = [
+        (("outputs", "dir"), workflow.outputs.dir, [base / workflow.outputs.dir])
+    ]
+    for i, pattern in enumerate(workflow.scenes):
+        if not is_remote(pattern):
+            fields.append(
+                (("scenes", i), pattern, [Path(p) for p in glob.glob(str(base / pattern))])
+            )
+    pairs = workflow.change.pairs if workflow.change is not None else "consecutive"
+    for i, pair in enumerate(pairs if isinstance(pairs, list) else []):
+        fields += [
+            (("change", "pairs", i, j), scene, [base / scene])
+            for j, scene in enumerate(pair)
+            if not is_remote(scene)
+        ]
+    return fields
 
 
 def _check_meaning(data: dict, path: Path, root: yaml.Node) -> list[str]:

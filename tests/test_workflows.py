@@ -1,6 +1,7 @@
 """Workflow files: validation with file:line and field, the JSON Schema, and a run."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,124 @@ def test_run_processes_and_compares_dates(client: Client, tmp_path: Path) -> Non
     assert not isinstance(pair, tuple), pair
     assert pair.summary is not None and pair.summary.date_before == "2001-01-01"
     assert (tmp_path / "out" / "change" / "site_2001-01-01__site_2004-01-01" / "loss.tif").exists()
+
+
+NOT_WORKFLOWS = {
+    "empty": b"",
+    "a list": b"- name: t\n- scenes: [scenes/]\n",
+    "binary": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    "control characters": b"name: t\x00\x01\n",
+    "latin-1": "name: café\n".encode("latin-1"),
+    "nested 500 deep": b"name: " + b"[" * 500 + b"]" * 500 + b"\n",
+    "mappings 500 deep": b"name: t\nx:\n" + b"".join(b"  " * i + b"a:\n" for i in range(1, 500)),
+}
+
+
+@pytest.mark.parametrize("content", [*NOT_WORKFLOWS, "missing", "a directory"])
+def test_a_file_that_is_not_a_workflow_is_one_line_naming_it(tmp_path: Path, content: str) -> None:
+    """``validate`` and ``run``: one line with the file name and exit 2, never a traceback (a
+    1 KB file nested 500 deep was a 3,000-line RecursionError)."""
+    path = tmp_path / "w.yaml"
+    if content == "a directory":
+        path.mkdir()
+    elif content != "missing":
+        path.write_bytes(NOT_WORKFLOWS[content])
+    for command in (["validate"], ["run", "--no-progress"]):
+        result = CliRunner().invoke(app, [*command, str(path)])
+        assert result.exit_code == 2, (command, result.output, result.exception)
+        [line] = result.output.splitlines()
+        assert str(path) in line, line
+
+
+def test_nesting_a_workflow_could_need_is_read_as_usual(tmp_path: Path) -> None:
+    """Only nesting far beyond a workflow's (4 levels) is refused, with the line it starts on."""
+    deep = "x: " + "[" * 500 + "]" * 500 + "\n"
+    assert problems(tmp_path, GOOD + deep) == [
+        f"{tmp_path / 'w.yaml'}:4: nested deeper than 32 levels"
+    ]
+    found = problems(tmp_path, GOOD + "x: " + "[" * 30 + "]" * 30 + "\n")
+    assert found == [f"{tmp_path / 'w.yaml'}:4: x: Extra inputs are not permitted"]
+
+
+def outside_fields(tmp_path: Path, folder: str, body: str) -> list[str]:
+    """The fields ``load_workflow`` refuses as outside the project root, for a workflow in
+    ``project/FOLDER/w.yaml``, with ``project/scenes/``, ``project/FOLDER/scenes/`` and
+    ``elsewhere/`` (beside ``project``) holding a dated scene each."""
+    project = tmp_path / "project"
+    for scenes in (project / "scenes", project / folder / "scenes", tmp_path / "elsewhere"):
+        scenes.mkdir(parents=True, exist_ok=True)
+        (scenes / "a_2001-01-01.tif").touch()
+        (scenes / "a_2004-01-01.tif").touch()
+    path = project / folder / "w.yaml"
+    path.write_text(body)
+    try:
+        load_workflow(path)
+    except ConfigError as exc:
+        return re.findall(
+            r"^\S+:\d+: ([\w.]+): .* is outside .*--allow-outside", str(exc), re.MULTILINE
+        )
+    return []
+
+
+def test_outputs_and_scenes_must_stay_in_the_project_root(tmp_path: Path) -> None:
+    """The project root is the workflow's folder, or the parent of a ``workflows/`` folder;
+    symlinks are resolved; remote scenes are never outside."""
+    elsewhere = tmp_path / "elsewhere"
+    (tmp_path / "project" / "wf").mkdir(parents=True)
+    (tmp_path / "project" / "wf" / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (tmp_path / "project" / "wf" / "one.tif").symlink_to(elsewhere / "a_2001-01-01.tif")
+    pair = "steps: [change]\nchange:\n  pairs: [[{}, scenes/a_2004-01-01.tif]]\n"
+    cases = [
+        ("wf", "scenes/", "out", "", []),
+        ("wf", "scenes/", "../../../../../../tmp/x", "", ["outputs.dir"]),
+        ("wf", "scenes/", str(elsewhere / "out"), "", ["outputs.dir"]),
+        ("wf", "scenes/", "linked/out", "", ["outputs.dir"]),
+        ("wf", "../scenes/", "../out", "", ["scenes.0", "outputs.dir"]),
+        ("wf", str(elsewhere), "out", "", ["scenes.0"]),
+        ("wf", "'*.tif'", "out", "", ["scenes.0"]),  # one.tif leads to elsewhere/
+        ("wf", "scenes/, https://example.com/a.tif, s3://b/k/", "out", "", []),
+        ("wf", "scenes/", "out", pair.format("scenes/a_2001-01-01.tif"), []),
+        (
+            "wf",
+            "scenes/",
+            "out",
+            pair.format("../../elsewhere/a_2001-01-01.tif"),
+            ["change.pairs.0.0"],
+        ),
+        ("workflows", "../scenes/", "../out", "", []),
+        ("workflows", "../scenes/", "../../out", "", ["outputs.dir"]),
+        ("workflows", "../../elsewhere/", "out", "", ["scenes.0"]),
+    ]
+    for folder, scenes, out, more, expected in cases:
+        body = f"name: t\nscenes: [{scenes}]\noutputs: {{dir: {out}}}\n{more}"
+        assert outside_fields(tmp_path, folder, body) == expected, body
+
+
+def test_validate_warns_and_run_refuses_outside_paths_unless_allowed(
+    client: Client, tmp_path: Path
+) -> None:
+    """A shared cluster runs other people's workflow files: ``validate`` warns (exit 0), ``run``
+    refuses in one line naming the field and the path (exit 2, nothing written), and runs it
+    with ``--allow-outside``."""
+    write_raster(tmp_path / "mine" / "scenes" / "site.tif", forest_scene(), descriptions=BGRN)
+    path = tmp_path / "mine" / "w.yaml"
+    path.write_text("name: t\nscenes: [scenes/]\noutputs: {dir: ../theirs/out}\n")
+    says = f"{path}:3: outputs.dir: '../theirs/out' ({tmp_path / 'theirs' / 'out'}) is outside"
+    checked = CliRunner().invoke(app, ["validate", str(path)])
+    assert checked.exit_code == 0, checked.output
+    warning, valid = checked.output.splitlines()
+    assert warning.startswith(f"warning: {says}") and "--allow-outside" in warning
+    assert valid.endswith(": valid")
+    run = ["run", str(path), "--scheduler", client.scheduler.address, "--no-progress"]
+    refused = CliRunner().invoke(app, run)
+    assert refused.exit_code == 2, refused.output
+    [line] = refused.output.splitlines()
+    assert line.startswith(f"error: {says}") and line.endswith(
+        "(run it with --allow-outside, or allow_outside=True)"
+    )
+    with pytest.raises(ConfigError, match=re.escape("outputs.dir: '../theirs/out'")):
+        run_workflow(path, client=client)
+    assert not (tmp_path / "theirs").exists()
+    allowed = CliRunner().invoke(app, [*run, "--allow-outside"])
+    assert allowed.exit_code == 0, allowed.output
+    assert (tmp_path / "theirs" / "out" / "scenes" / "site" / "classes.tif").exists()

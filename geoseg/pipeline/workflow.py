@@ -31,11 +31,15 @@ class WorkflowResult:
         return any(r.failed for r in [*self.scenes, *self.changes])
 
 
-def run_workflow(path: str | Path, **run: Unpack[RunArgs]) -> WorkflowResult:
+def run_workflow(
+    path: str | Path, *, allow_outside: bool = False, **run: Unpack[RunArgs]
+) -> WorkflowResult:
     """Validate the workflow at ``path``, then run its steps; outputs go under ``outputs.dir``
     (``scenes/`` for process, ``change/`` for change). The workflow's ``cluster`` section says
-    where, unless ``run`` gives a client, or cluster options that override it."""
-    workflow, base = load_workflow(path)
+    where, unless ``run`` gives a client, or cluster options that override it. A workflow whose
+    local scenes or outputs lead outside its project root (``geoseg.workflows.project_root``) is
+    refused, before anything is read or written, unless ``allow_outside``."""
+    workflow, base = load_workflow(path, allow_outside=allow_outside)
     out = base / workflow.outputs.dir
     config = process_config(workflow, base)
     paths = scene_paths(workflow, base)
