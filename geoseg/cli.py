@@ -473,19 +473,18 @@ def run(
     ] = False,
 ) -> None:
     """Run a workflow file's steps (process, change) on a Dask cluster."""
-    with (
-        one_line_errors(),  # a refused workflow stops here, before a cluster is started
-        connect(
-            cluster_options(
-                load_workflow(workflow, allow_outside=allow_outside)[0], ClusterOptions(**cluster)
-            )
-        ) as client,
-    ):
-        console.print(f"Dask dashboard: {client.dashboard_link}")
-        with scene_progress(console, progress) as update:
-            result = run_workflow(
-                workflow, client=client, progress=update, allow_outside=allow_outside
-            )
+    with one_line_errors():
+        # A refused workflow stops here, before a cluster is started.
+        loaded, base = load_workflow(workflow, allow_outside=allow_outside)
+        with (
+            resumable(base / loaded.outputs.dir),
+            connect(cluster_options(loaded, ClusterOptions(**cluster))) as client,
+        ):
+            console.print(f"Dask dashboard: {client.dashboard_link}")
+            with scene_progress(console, progress) as update:
+                result = run_workflow(
+                    workflow, client=client, progress=update, allow_outside=allow_outside
+                )
     if result.scenes:
         console.print(results_table(result.scenes))
     if result.changes:

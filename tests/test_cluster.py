@@ -459,8 +459,8 @@ def test_relative_paths_work_on_workers_in_another_directory(separated: dict) ->
     )
     assert done.returncode == 0, done.stderr
     assert (shared / "nf.gpkg").exists()
-    (shared / "wf").mkdir()
-    workflow = write_workflow(shared / "wf", "../scenes/", "../out-wf")
+    (shared / "workflows").mkdir()
+    workflow = write_workflow(shared / "workflows", "../scenes/", "../out-wf")
     done = geoseg_cli(
         "run",
         os.path.relpath(workflow, separated["private"]),
