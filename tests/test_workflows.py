@@ -138,7 +138,7 @@ def test_the_schema_is_made_of_the_option_models() -> None:
     assert {"ProcessConfig", "SceneOptions", "PolygonOptions", "LossRule"} <= set(defs)
     tile = defs["ProcessConfig"]["properties"]["tile_size"]
     assert tile["description"] == ProcessConfig.model_fields["tile_size"].description
-    assert {"minimum": 16, "type": "integer"} in tile["anyOf"]
+    assert {"minimum": 16, "maximum": 4096, "type": "integer"} in tile["anyOf"]
     assert defs["ProcessConfig"]["properties"]["precision"]["enum"] == ["auto", "fp32", "bf16"]
     assert defs["LossRule"]["properties"]["forest_threshold"]["exclusiveMaximum"] == 1
     change = defs["ChangeStep"]["properties"]
