@@ -81,8 +81,10 @@ BGRN = ("blue", "green", "red", "nir")
 
 @pytest.fixture(scope="session")
 def client() -> Iterator[Client]:
-    """A real LocalCluster with two worker processes, shared by the end-to-end tests."""
-    with local_cluster(n_workers=2) as cluster, Client(cluster) as c:
+    """A real LocalCluster with two worker processes, shared by the end-to-end tests. Plain TCP
+    on 127.0.0.1: many tests hand its address to a CLI subprocess, which has no certificate (the
+    embedded cluster's TLS is tested in tests/test_security.py)."""
+    with local_cluster(n_workers=2, tls=False) as cluster, Client(cluster) as c:
         yield c
 
 

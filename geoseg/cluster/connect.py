@@ -8,7 +8,7 @@ from typing import TypedDict
 
 import dask
 from dask.system import CPU_COUNT
-from distributed import Client, LocalCluster, Worker, WorkerPlugin
+from distributed import Client, LocalCluster, Security, Worker, WorkerPlugin
 
 from geoseg.errors import ConfigError
 from geoseg.locations import remote_settings
@@ -53,13 +53,31 @@ def cluster_shape(
     return n_workers, threads_per_worker or max(1, -(-cores // n_workers))
 
 
+# The embedded cluster's scheduler, workers and nannies listen here only: whoever can talk to them
+# can run code as this user, so they are never offered to the network (and TLS keeps out the
+# other processes of this machine).
+LOOPBACK = "127.0.0.1"
+
+
+def embedded_security(tls: bool) -> Security:
+    """A self-signed certificate and key made in memory for this cluster alone
+    (``Security.temporary``), required of every connection: another local process can reach
+    127.0.0.1 too, and without them it cannot submit work. ``tls=False`` gives plain TCP, for
+    tests whose subprocesses connect by address with no certificate."""
+    return Security.temporary() if tls else Security(require_encryption=False)
+
+
 def local_cluster(
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
     dashboard_address: str = ClusterOptions().dashboard_address,
+    *,
+    tls: bool = True,
 ) -> LocalCluster:
-    """Worker processes with a thread per core of this machine (``cluster_shape``), and the
-    dashboard at ``dashboard_address``."""
+    """Worker processes with a thread per core of this machine (``cluster_shape``) listening on
+    127.0.0.1 over TLS with this cluster's own certificate (``embedded_security``), and the
+    dashboard at ``dashboard_address``. ``Client(cluster)`` gets the certificate from the
+    cluster."""
     n, threads = cluster_shape(CPU_COUNT, n_workers, threads_per_worker)
     environ = dask.config.get("distributed.nanny.pre-spawn-environ", {}) | WORKER_ENV
     # Dask's statistical profiler samples every worker thread's stack each 10 ms, holding the
@@ -75,6 +93,9 @@ def local_cluster(
             n_workers=n,
             threads_per_worker=threads,
             processes=True,
+            host=LOOPBACK,
+            protocol="tls://" if tls else "tcp://",
+            security=embedded_security(tls),
             dashboard_address=dashboard_address,
             silence_logs=logging.CRITICAL,
         )
@@ -83,7 +104,8 @@ def local_cluster(
 @contextlib.contextmanager
 def connect(options: ClusterOptions | None = None) -> Iterator[Client]:
     """A client for ``options.scheduler`` (``tcp://host:8786``), or for a new local cluster of
-    ``options.workers`` processes when there is no scheduler."""
+    ``options.workers`` processes when there is no scheduler (``local_cluster``: TLS on
+    127.0.0.1, a certificate known only to this client and the workers)."""
     options = options or ClusterOptions()
     if options.scheduler is None:
         with (
