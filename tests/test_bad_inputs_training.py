@@ -6,6 +6,7 @@ Files whose names are not valid UTF-8 are made the way Python sees them: a lone 
 (``"\\udcff"``) stands for the byte 0xff on disk, and the messages write it ``\\xff``.
 """
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -366,3 +367,17 @@ def test_process_names_a_scene_file_named_not_in_utf8(tmp_path: Path) -> None:
     assert result.exit_code == 1, (result.exception, result.output)
     failed = [line for line in result.output.splitlines() if line.startswith("failed: ")]
     assert len(failed) == 1 and "sc\\xffene_2020" in failed[0] and "UTF-8" in failed[0]
+
+
+def test_a_label_file_this_user_may_not_read_is_named_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chmod 000 cannot stop root, who runs these tests: the permission is denied by hand."""
+    labels = good_tif(tmp_path)
+    access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: str(path) != str(labels) and access(path, mode)
+    )
+    classes = write_raster(tmp_path / "classes.tif", np.zeros((1, 96, 80), np.uint8))
+    line = one_line(evaluate(classes, labels, tmp_path / "r", *MAP))
+    assert f"{labels}: cannot read the label raster (permission denied)" in line

@@ -48,8 +48,8 @@ def require_utf8_name(path: str | Path, what: str) -> None:
 
 
 def require_file(path: str | Path, what: str) -> None:
-    """A local ``path`` must name a file that exists (not a folder); a remote one is checked
-    when it is opened."""
+    """A local ``path`` must name a file that exists (not a folder) and that this process may
+    read; a remote one is checked when it is opened."""
     require_utf8_name(path, what)
     if is_remote(path):
         return
@@ -57,6 +57,8 @@ def require_file(path: str | Path, what: str) -> None:
         raise ConfigError(f"{path}: a folder, not a {what}")
     if not os.path.exists(path):
         raise ConfigError(f"{path}: no such {what}")
+    if not os.access(path, os.R_OK):  # GDAL would call it corrupt or not a raster
+        raise ConfigError(f"{path}: cannot read the {what} (permission denied)")
 
 
 def reason_of(exc: BaseException) -> str:
