@@ -541,6 +541,7 @@ def train(
 ) -> None:
     """Train an smp model on one scene and its labels, validated on held-out blocks."""
     # Imported here: torch is heavy, and the other commands never need it.
+    from geoseg.training.inputs import one_scene
     from geoseg.training.labels import labels_from_option
     from geoseg.training.trainer import TrainConfig
     from geoseg.training.trainer import train as run_train
@@ -557,10 +558,10 @@ def train(
             seed=seed,
         )
         source = labels_from_option(labels, label_column, map_, config.classes)
-        [found] = find_scenes(scene)
+        opened = open_scene(one_scene(scene))
         with console.status("training ..."):
             result = run_train(
-                open_scene(found),
+                opened,
                 source,
                 out,
                 config,
@@ -617,10 +618,20 @@ def info(
     scene: dict[str, Any],
 ) -> None:
     """Show what geoseg sees in SCENES: bands mapped, grid, dates, CRS, nodata, problems."""
+    from dataclasses import replace
+
+    from geoseg.training.inputs import printable
+
     with one_line_errors():
         found = inspect_scenes(scenes, SceneOptions(**scene))
+    # A name that is not UTF-8 is written with \xNN escapes: a strict terminal refuses it.
     found = [
-        (source, _flagged(scene) if isinstance(scene, GeosegError) else scene)
+        (
+            replace(source, name=printable(source.name)),
+            _flagged(type(scene)(printable(str(scene)), options=scene.options))
+            if isinstance(scene, GeosegError)
+            else scene,
+        )
         for source, scene in found
     ]
     Console().print(scenes_table(found))

@@ -25,6 +25,7 @@ import rasterio
 from rasterio.windows import Window
 from scipy import ndimage
 
+from geoseg.errors import ConfigError
 from geoseg.grid import Grid
 from geoseg.results import EvaluationReport
 
@@ -34,6 +35,9 @@ ERROR_CLASSES = ("true_negative", "hit", "false_alarm", "miss")  # errors.tif's 
 
 class GridLabels(Protocol):
     """Reference labels that can be read onto any grid (``training.labels`` raster or polygons)."""
+
+    def check(self, grid: Grid, target: str) -> None:
+        """Fail in one line unless the labels can be read onto ``grid`` (of ``target``)."""
 
     def read_grid(self, grid: Grid, window: Window) -> np.ndarray: ...
 
@@ -163,6 +167,12 @@ def evaluate_raster(
         for block in blocks(grid.height, grid.width, window_size):
             predicted = src.read(1, window=block.window)
             matrix += confusion_matrix(labels.read_grid(grid, block.window), predicted, n)
+    if not matrix.any():
+        raise ConfigError(
+            f"{classes_path}: no pixel has both a class and a label; check that the labels "
+            "cover the raster and that `mapping` names their values",
+            options=("mapping",),
+        )
     report = {
         "classes": tuple(class_names),
         "target": target,

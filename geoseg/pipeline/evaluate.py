@@ -9,6 +9,7 @@ from geoseg.manifest import ClassRaster, Manifest, manifest_kind, write_json
 from geoseg.pipeline.vectorize import described_raster
 from geoseg.quicklook import write_error_map
 from geoseg.results import EvaluationResult
+from geoseg.training.inputs import class_raster_grid, require_utf8_name
 
 
 def evaluate(
@@ -25,6 +26,7 @@ def evaluate(
     for the class: ``evaluation.ERROR_CLASSES``), ``report/errors.png`` and the manifest.
     """
     classes, report = Path(classes), Path(report)
+    check_inputs(classes, labels, report)
     names = class_names(classes)
     if target_class not in names:
         raise ConfigError(f"class {target_class!r} is not one of {names}")
@@ -50,6 +52,15 @@ def evaluate(
         polygon_attributes=(("raster", str(classes.resolve())), ("evaluated_class", target_class)),
     ).write(report)
     return EvaluationResult(classes.stem, "done", outputs=outputs, report=scores)
+
+
+def check_inputs(classes: Path, labels: GridLabels, report: Path) -> None:
+    """Every input problem as one line before anything is scored or written: a class raster
+    that cannot be read, labels that cannot be read onto it, a report folder GDAL cannot
+    write to (a name that is not UTF-8)."""
+    grid = class_raster_grid(classes)
+    labels.check(grid, str(classes))
+    require_utf8_name(report, "report folder")
 
 
 def class_names(classes: str | Path) -> tuple[str, ...]:

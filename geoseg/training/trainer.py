@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from rasterio.windows import Window
 
-from geoseg.errors import ConfigError
+from geoseg.errors import ConfigError, SceneError
 from geoseg.evaluation import class_scores, confusion_matrix
 from geoseg.inference import predict_whole
 from geoseg.models.base import ModelCard, Normalisation
 from geoseg.models.torch_models import TorchModel, build_smp_module, pick_device, save_checkpoint
 from geoseg.scenes import Scene
+from geoseg.training.inputs import require_utf8_name
 from geoseg.training.labels import Labels
 from geoseg.training.losses import IGNORE, DiceFocalLoss
 from geoseg.training.split import SpatialSplit, spatial_split
@@ -149,6 +150,21 @@ def split_of(height: int, width: int, config: TrainConfig) -> SpatialSplit:
     )
 
 
+def check_inputs(scene: Scene, labels: Labels, out: Path, config: TrainConfig) -> None:
+    """Every input problem as one line before the first epoch (not a traceback hours in): the
+    bands the model takes, labels that cannot be read onto the scene, an output folder whose
+    name the libraries writing the model cannot take."""
+    missing = [band for band in config.bands if band not in scene.band_names]
+    if missing:
+        raise SceneError(
+            f"{scene.name}: no band {', '.join(missing)} to train on (has "
+            f"{', '.join(scene.band_names)}); choose the model's `bands`",
+            options=("bands",),
+        )
+    labels.check(scene.grid, f"scene {scene.name}")
+    require_utf8_name(out, "model folder")
+
+
 def train(
     scene: Scene,
     labels: Labels,
@@ -163,6 +179,7 @@ def train(
 
     On CUDA the forward pass runs under autocast (AMP) with a gradient scaler; CPU runs float32.
     """
+    check_inputs(scene, labels, out, config)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     grid = scene.grid
