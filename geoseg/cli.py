@@ -11,7 +11,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_args
 
@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError, GeosegNote
-from geoseg.locations import output_folder, redact
+from geoseg.locations import output_folder, printable, redact
 from geoseg.options import (
     ChangeOptions,
     ClusterOptions,
@@ -363,7 +363,7 @@ def _report_failures(results: Sequence[Result]) -> None:
     failed = [(r.name, r.message) for r in results if r.failed]
     for name, message in failed:
         console.print(
-            f"[red]failed:[/] {escape(name)}: {escape(with_flags(message))}",
+            f"[red]failed:[/] {escape(printable(name))}: {escape(printable(with_flags(message)))}",
             highlight=False,
             soft_wrap=True,
         )
@@ -618,10 +618,6 @@ def info(
     scene: dict[str, Any],
 ) -> None:
     """Show what geoseg sees in SCENES: bands mapped, grid, dates, CRS, nodata, problems."""
-    from dataclasses import replace
-
-    from geoseg.training.inputs import printable
-
     with one_line_errors():
         found = inspect_scenes(scenes, SceneOptions(**scene))
     # A name that is not UTF-8 is written with \xNN escapes: a strict terminal refuses it.

@@ -72,6 +72,13 @@ def location(text: str | Path) -> str:
     return str(text) if is_remote(text) else str(absolute(text))
 
 
+def printable(text: str | Path) -> str:
+    """``text`` (a path, or a name made from one) with the bytes of a file name that are not
+    UTF-8 written as ``\\xNN`` escapes: Python keeps them as lone surrogates, which GDAL, JSON,
+    msgpack (Dask's messages) and a strict terminal refuse."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def name_of(location: str) -> str:
     """The last part of a location (``s3://b/scenes/x.tif`` → ``x.tif``)."""
     return PurePosixPath(location.split("?", 1)[0].rstrip("/")).name

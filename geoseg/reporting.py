@@ -17,6 +17,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from geoseg.locations import printable
 from geoseg.results import ChangeResult, EvaluationReport, SceneResult
 from geoseg.scenes import Scene, SceneError, SceneSource
 
@@ -60,7 +61,7 @@ def results_table(results: list[SceneResult]) -> Table:
         table.add_column(column, overflow="fold")
     for r in results:
         table.add_row(
-            r.name,
+            printable(r.name),
             Text(r.status, style=STATUS_STYLE[r.status]),
             str(r.tiles),
             str(r.tiles_skipped),

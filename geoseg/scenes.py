@@ -35,6 +35,7 @@ from geoseg.locations import (
     location,
     name_of,
     parent_name,
+    printable,
     redact,
 )
 from geoseg.options import SceneOptions
@@ -453,6 +454,11 @@ class _FileInfo:
 
 
 def _inspect(path: str) -> _FileInfo:
+    if not is_remote(path) and printable(path) != path:
+        raise SceneError(
+            f"{printable(path)}: the file name is not valid UTF-8 (GDAL opens only UTF-8 "
+            "names); rename it"
+        )
     try:
         with warnings.catch_warnings():
             # A file without georeferencing gets the one-line error below, not GDAL's warning.

@@ -282,11 +282,6 @@ def test_evaluate_says_when_no_pixel_is_labelled(tmp_path: Path) -> None:
 
 # --- scenes given to ``train`` and ``info`` ---
 
-SCENES_FIX = (
-    "needs geoseg/scenes.py::_inspect to refuse a file name that is not UTF-8 in one line "
-    "(helper-labels' report)"
-)
-
 
 def complex_scene(folder: Path) -> Path:
     return write_raster(
@@ -307,7 +302,6 @@ def test_train_refuses_a_complex_scene_in_one_line(tmp_path: Path) -> None:
     assert f"{scene}: complex values (complex_int16)" in line
 
 
-@pytest.mark.xfail(reason=SCENES_FIX, strict=True)
 def test_train_refuses_a_scene_named_not_in_utf8_in_one_line(tmp_path: Path) -> None:
     scene = scene_not_utf8(tmp_path)
     line = one_line(train(scene, "spectral", tmp_path / "model"))
@@ -340,7 +334,6 @@ def test_info_shows_a_complex_scene_as_its_problem(tmp_path: Path) -> None:
     assert "complex values" in result.output and scene.stem in result.output
 
 
-@pytest.mark.xfail(reason=SCENES_FIX, strict=True)
 def test_info_shows_a_scene_named_not_in_utf8_as_its_problem(tmp_path: Path) -> None:
     scene_not_utf8(tmp_path)
     result = runner.invoke(app, ["info", str(tmp_path)])
@@ -351,15 +344,9 @@ def test_info_shows_a_scene_named_not_in_utf8_as_its_problem(tmp_path: Path) -> 
 # --- ``process`` ---
 
 
-@pytest.mark.xfail(
-    reason="needs geoseg/scenes.py::_inspect to refuse the name in one line, and "
-    "geoseg/cluster/engine.py::Engine._submit to give Dask a task key msgpack can encode "
-    "(helper-labels' report)",
-    strict=True,
-)
 def test_process_names_a_scene_file_named_not_in_utf8(tmp_path: Path) -> None:
-    """Today: Dask cannot send a task whose key holds the name ("Failed to Serialize", the scene
-    "task cancelled"); past that, "UnicodeEncodeError: " naming no file."""
+    """Dask's messages cannot carry the name (its task keys are escaped), and the file is named
+    with escapes in one line (it was "UnicodeEncodeError: " naming no file)."""
     (tmp_path / "in").mkdir()
     scene_not_utf8(tmp_path / "in")
     command = ["process", str(tmp_path / "in"), "-o", str(tmp_path / "out")]

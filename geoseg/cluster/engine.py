@@ -35,7 +35,7 @@ from uuid import uuid4
 from distributed import Client, Future, as_completed
 
 from geoseg.errors import GeosegError
-from geoseg.locations import redact
+from geoseg.locations import printable, redact
 
 T = TypeVar("T")
 
@@ -207,7 +207,7 @@ class Engine:
         future = self.client.submit(
             task.fn,
             *map(_unwrapped, task.args),
-            key=f"{task.name}-{run.name}-{uuid4().hex[:12]}",
+            key=f"{task.name}-{printable(run.name)}-{uuid4().hex[:12]}",
             pure=False,
             resources={"GPU": 1} if task.gpu and self.gpu else None,
         )

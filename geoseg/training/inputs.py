@@ -24,15 +24,8 @@ from rasterio.windows import Window
 
 from geoseg.errors import ConfigError
 from geoseg.grid import Grid
-from geoseg.locations import gdal_path, is_remote
+from geoseg.locations import gdal_path, is_remote, printable
 from geoseg.scenes import SceneSource, find_scenes
-
-
-def printable(text: str | Path) -> str:
-    """``text`` (a path, or a message naming one) with the bytes of a name that are not UTF-8
-    written as ``\\xNN`` escapes: Python keeps them as lone surrogates, which a strict terminal,
-    JSON or GDAL refuse."""
-    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def require_utf8_name(path: str | Path, what: str) -> None:
