@@ -23,6 +23,7 @@ from rich.markup import escape
 from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError, GeosegNote
 from geoseg.locations import output_folder, printable, redact
+from geoseg.models import resolve_model
 from geoseg.options import (
     ChangeOptions,
     ClusterOptions,
@@ -201,7 +202,8 @@ def main(
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
     """geoseg's notes as one line; other libraries' warnings as Python shows them."""
     if issubclass(category, GeosegNote):
-        console.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+        text = escape(printable(with_flags(str(message))))
+        console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
     else:
         _python_showwarning(message, category, *args, **kw)
 
@@ -346,8 +348,11 @@ def process(
         if polygons is False:
             options["polygons"] = None
         config = ProcessConfig(**options)
-        output_folder(out)  # bad paths are found before a cluster starts
-        find_scenes(scenes)
+        # Bad paths and models are found before a cluster starts.
+        output_folder(out)
+        if not find_scenes(scenes):
+            raise ConfigError(f"{scenes}: no scenes found (looked for .tif/.tiff files)")
+        resolve_model(config.model, config.precision)
         with connect(ClusterOptions(**cluster)) as client:
             console.print(f"Dask dashboard: {client.dashboard_link}")
             with scene_progress(console, progress) as update:

@@ -183,7 +183,7 @@ class Manifest(_Record):
         except FileNotFoundError:
             return None
         except (OSError, ValidationError) as exc:
-            problem = exc.strerror if isinstance(exc, OSError) else f"{exc.error_count()} problems"
+            problem = exc.strerror if isinstance(exc, OSError) else _first_problem(exc)
             raise ConfigError(
                 f"{path}: not a manifest this geoseg reads ({problem}); write "
                 "the outputs again (--overwrite)"
@@ -230,6 +230,14 @@ class Manifest(_Record):
             f"{path}: not a class raster of the manifest beside it (class "
             f"rasters: {', '.join(self.class_rasters) or 'none'})"
         )
+
+
+def _first_problem(error: ValidationError) -> str:
+    """The first thing a manifest gets wrong, in a few words (``outputs.probability: ...``)."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = f" and {error.error_count() - 1} more" if error.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
 
 
 def manifest_kind(folder: Path) -> str | None:

@@ -253,8 +253,12 @@ def _local_folders(root: Path) -> dict[str, list[str]]:
         raise ConfigError(f"{root}: no such scene file or directory")
     subfolders: list[Path] = []
     outputs: list[Path] = []
+    misnamed: list[str] = []  # a folder named like a raster file: an entry that fails as such
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        (outputs if holds_outputs(sub) else subfolders).append(sub)
+        if sub.suffix in RASTER_SUFFIXES and not any(sub.glob("*.tif*")):
+            misnamed.append(str(sub))
+        else:
+            (outputs if holds_outputs(sub) else subfolders).append(sub)
     if outputs:
         names = ", ".join(p.name for p in outputs[:3]) + (", ..." if len(outputs) > 3 else "")
         warnings.warn(
@@ -272,6 +276,7 @@ def _local_folders(root: Path) -> dict[str, list[str]]:
                 seen.add(real)
                 files.append(str(path))
         folders[folder.name] = files
+    folders[root.name] += misnamed
     return folders
 
 
@@ -454,6 +459,8 @@ class _FileInfo:
 
 
 def _inspect(path: str) -> _FileInfo:
+    if os.path.isdir(path):
+        raise SceneError(f"{path}: a folder, not a scene file")
     if not is_remote(path) and printable(path) != path:
         raise SceneError(
             f"{printable(path)}: the file name is not valid UTF-8 (GDAL opens only UTF-8 "

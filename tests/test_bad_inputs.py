@@ -10,9 +10,6 @@ prints ``failed: NAME: MESSAGE`` for each; the good scene still comes out done. 
 kind is one command of its own, on the same cluster where it gets that far. Bad label files,
 class rasters and scenes given to ``train``, ``evaluate`` and ``info`` are their own corpus in
 tests/test_bad_inputs_training.py and are not repeated here.
-
-A kind that geoseg gets wrong today carries ``bug`` (why): it is a strict xfail, so fixing the
-bug makes it fail until the mark is removed.
 """
 
 import json
@@ -67,7 +64,6 @@ class Kind:
     expect: str
     exit_code: int
     scene: str = ""
-    bug: str = ""  # a strict xfail: what geoseg does wrong today
 
 
 def process(scenes: Path | str, at: At, *options: str) -> list[str]:
@@ -234,10 +230,6 @@ NESTED = b"name: " + b"[" * 500 + b"]" * 500 + b"\n"
 BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 OUTSIDE = b"name: t\nscenes: [scenes/]\noutputs: {dir: ../theirs}\n"
 UNREADABLE = "; the file is corrupt, truncated or not a raster"
-DASHBOARD_FIRST = (
-    "the CLI connects to (or starts) a cluster and prints 'Dask dashboard: ...' before it "
-    "refuses this"
-)
 
 KINDS = [
     # bad scenes: one `geoseg process` of them all beside a good one (exit 1: some failed)
@@ -247,9 +239,7 @@ KINDS = [
     Kind("zero-byte .tif", zero_bytes, "scenes/empty.tif", "not recognized as being in a "
          "supported file format", 1, "empty"),
     Kind("text file named .tif", text_named_tif, "scenes/text.tif", UNREADABLE, 1, "text"),
-    Kind("folder named x.tif", folder_named_tif, "x.tif", "a folder", 1, "x",
-         bug="a folder named x.tif in a scene folder is skipped without a word (no failed "
-         "line, no note)"),
+    Kind("folder named x.tif", folder_named_tif, "x.tif", "a folder", 1, "x"),
     Kind("no CRS", by_bad_scenes, "scenes/nocrs.tif", ": no CRS; assign one", 1, "nocrs"),
     Kind("GCPs only", gcps_only, "scenes/gcps.tif", "ground control points only; warp it", 1,
          "gcps"),
@@ -287,14 +277,13 @@ KINDS = [
     Kind("-o is a file", out_is_a_file, "/out", "is a file; the output must be a folder", 2),
     Kind("missing scene folder", lambda at: process(at.folder / "nowhere", at), "/nowhere",
          "no such scene file or directory", 2),
-    Kind("scene folder with no scenes", empty_folder, "/none", "no scenes found", 2,
-         bug=DASHBOARD_FIRST),
+    Kind("scene folder with no scenes", empty_folder, "/none", "no scenes found", 2),
     Kind("--tile 16384", with_options("--tile", "16384"), "--tile",
          "less than or equal to 4096 (got 16384)", 2),
     Kind("--overlap over half --tile", with_options("--tile", "64", "--overlap", "40"),
          "--overlap (40)", "must be at most half of --tile (64)", 2),
     Kind("--model builtin:nope", with_options("--model", "builtin:nope"), "builtin:nope",
-         "no such built-in model", 2, bug=DASHBOARD_FIRST),
+         "no such built-in model", 2),
     Kind("--probability-dtype int7", with_options("--probability-dtype", "int7"),
          "--probability-dtype", "should be 'float32' or 'uint8' (got 'int7')", 2),
     Kind("--block-size 100", with_options("--block-size", "100"), "--block-size",
@@ -314,9 +303,7 @@ KINDS = [
     # change
     Kind("no two dated scenes of one place", nothing_to_compare, "/dates",
          "no two dated scenes of one place to compare (broken_2022-01-01: left out of the "
-         "comparison (", 2,
-         bug="each scene left out is said twice: a note line per scene, then the error "
-         "listing them again (and the notes say `bands`, not --bands)"),
+         "comparison (", 2),
 ]  # fmt: skip
 
 SHOWN: dict[str, str] = {}  # kind → its line, for the table at the end
@@ -381,14 +368,7 @@ def test_the_good_scene_beside_the_bad_ones_is_done(shared_run: tuple[Result, Pa
 
 @pytest.mark.parametrize(
     "kind",
-    [
-        pytest.param(
-            kind,
-            id=kind.name,
-            marks=[pytest.mark.xfail(strict=True, reason=kind.bug)] if kind.bug else [],
-        )
-        for kind in KINDS
-    ],
+    [pytest.param(kind, id=kind.name) for kind in KINDS],
 )
 def test_a_bad_input_gives_one_line_naming_it(
     kind: Kind,

@@ -80,11 +80,12 @@ def change_pairs(
     paired = consecutive_pairs([scene for _, scene in opened])
     pairs = [(by_name[a.name], by_name[b.name]) for a, b in paired]
     left_out = _left_out(inspected, {s.name for pair in paired for s in pair})
+    if not pairs:
+        raise ConfigError(
+            f"{scenes}: no two dated scenes of one place to compare ({'; '.join(left_out)})"
+        )
     for line in left_out:
         warnings.warn(line, GeosegNote, stacklevel=2)
-    if not pairs:
-        reasons = "; ".join(left_out[:4]) + ("; ..." if len(left_out) > 4 else "")
-        raise ConfigError(f"{scenes}: no two dated scenes of one place to compare ({reasons})")
     outs = [out_root / f"{a.name}__{b.name}" for a, b in pairs]
     return _run_pairs(pairs, outs, config, options, run)
 
