@@ -6,19 +6,23 @@ import platform
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import dask
 import numpy as np
 import pytest
 import rasterio
+import safetensors.torch
 import segmentation_models_pytorch as smp
 import torch
 from dask.system import CPU_COUNT
 from distributed import Client
 from rasterio.windows import Window
+from typer.testing import CliRunner
 
 from geoseg import ProcessConfig, process
+from geoseg.cli import app
 from geoseg.cluster.connect import cluster_shape, local_cluster
 from geoseg.errors import ModelError
 from geoseg.models import DEFAULT_MODEL, ModelRef, load_model, resolve_model
@@ -27,6 +31,7 @@ from geoseg.models.spectral import SpectralForestModel
 from geoseg.models.torch_models import (
     CPU_FORWARD_TILES,
     TorchModel,
+    build_smp_module,
     card_path,
     load_checkpoint,
     save_checkpoint,
@@ -210,7 +215,7 @@ def test_missing_card_and_mismatched_weights_are_one_line_errors(tmp_path: Path)
     with pytest.raises(ModelError, match="model card not found"):
         load_checkpoint(path)
     unet_card(encoder="resnet34").to_json(card_path(path))
-    with pytest.raises(ModelError, match="weights do not fit") as info:
+    with pytest.raises(ModelError, match="does not fit its card") as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value)
 
@@ -296,3 +301,296 @@ def test_embedded_cluster_shares_one_process_and_runs_torch_per_thread(
             )
         )
     assert set(state.values()) == {(1, "1", False)}
+
+
+# Checkpoints that do not work: each is refused in one line naming the file, where the user names
+# the model (``resolve_model``, on the client, before any task), and again by ``load_checkpoint``
+# (in a worker). The networks are tiny (a timm ResNet-10-T at depth 3: 0.5 M parameters).
+
+
+def tiny_card(**overrides: object) -> ModelCard:
+    fields: dict[str, object] = {
+        "name": "tiny",
+        "encoder": "tu-resnet10t",
+        "encoder_depth": 3,
+        "stride": 8,
+    }
+    return unet_card(**(fields | overrides))
+
+
+def tiny_checkpoint(
+    folder: Path, card: ModelCard | None = None, weights_of: ModelCard | None = None
+) -> Path:
+    """``folder/model.safetensors``: the weights of ``weights_of``'s network (by default the
+    card's own), with ``card`` beside them."""
+    card = card or tiny_card()
+    torch.manual_seed(0)
+    module = build_smp_module(weights_of or card)
+    return save_checkpoint(module, card, folder.resolve() / "model.safetensors")
+
+
+def tensors_of(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors in memory: safetensors maps the file, and overwriting a file
+    that is still mapped crashes the process (SIGBUS)."""
+    return {key: t.clone() for key, t in safetensors.torch.load_file(checkpoint).items()}
+
+
+def write_card(checkpoint: Path, **fields: object) -> None:
+    """Rewrite the card beside ``checkpoint`` with ``fields`` changed, unvalidated."""
+    card = json.loads(card_path(checkpoint).read_text())
+    card_path(checkpoint).write_text(json.dumps(card | fields))
+
+
+def refusal(checkpoint: Path) -> str:
+    """The error that ``resolve_model`` and ``load_checkpoint`` both raise for ``checkpoint``:
+    one line, naming a file, at most 200 characters besides the file's name."""
+    with pytest.raises(ModelError) as resolving:
+        resolve_model(str(checkpoint))
+    with pytest.raises(ModelError) as loading:
+        load_checkpoint(checkpoint)
+    message = str(resolving.value)
+    assert str(loading.value) == message
+    assert "\n" not in message and "Traceback" not in message
+    named, _, problem = message.partition(": ")
+    assert Path(named) in {checkpoint, card_path(checkpoint)}
+    assert len(problem) <= 200, message
+    return message
+
+
+def test_a_fitting_tiny_checkpoint_resolves_and_loads(tmp_path: Path) -> None:
+    checkpoint = tiny_checkpoint(tmp_path)
+    assert load_model(resolve_model(str(checkpoint))).card == tiny_card()
+
+
+@pytest.mark.parametrize(
+    ("encoder", "suggested"),
+    [
+        ("resnet9000", "(did you mean 'resnet50', 'resnet101'"),
+        ("tu-resnet10", "did you mean 'tu-resnet10t'"),
+        ("tu-nonexistent_model", "did you mean"),  # timm's "Unknown model", naming no file
+        ("zzz", "(neither an smp encoder nor 'tu-' + a timm model)"),
+    ],
+)
+def test_an_unknown_encoder_names_the_card_and_a_few_close_encoders(
+    tmp_path: Path, encoder: str, suggested: str
+) -> None:
+    """Not smp's 1,486-character list of every encoder, nor timm's "Unknown model"."""
+    checkpoint = tiny_checkpoint(tmp_path)
+    write_card(checkpoint, encoder=encoder)
+    message = refusal(checkpoint)
+    assert message.startswith(f"{card_path(checkpoint)}: unknown encoder {encoder!r} (")
+    assert suggested in message
+
+
+@pytest.mark.parametrize(
+    ("architecture", "suggested"),
+    [
+        ("Unett", "(did you mean 'Unet' or 'MAnet'?)"),
+        ("MaskRCNN", "(smp has Unet, UnetPlusPlus, MAnet, Linknet, FPN, PSPNet, DeepLabV3,"),
+    ],
+)
+def test_an_unknown_architecture_names_the_card_and_smps_architectures(
+    tmp_path: Path, architecture: str, suggested: str
+) -> None:
+    checkpoint = tiny_checkpoint(tmp_path)
+    write_card(checkpoint, architecture=architecture)
+    message = refusal(checkpoint)
+    assert message.startswith(f"{card_path(checkpoint)}: unknown architecture {architecture!r} ")
+    assert suggested in message
+
+
+def test_an_encoder_smp_cannot_build_names_the_card_and_why(tmp_path: Path) -> None:
+    checkpoint = tiny_checkpoint(tmp_path)
+    write_card(checkpoint, encoder="tu-vit_tiny_patch16_224")  # a timm model, not a CNN
+    assert refusal(checkpoint).startswith(
+        f"{card_path(checkpoint)}: smp cannot build Unet/tu-vit_tiny_patch16_224 at depth 3 "
+        "(ValueError: "
+    )
+
+
+SIX_BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
+THREE_CLASSES = ("non_forest", "forest", "water")
+
+
+@pytest.mark.parametrize(
+    ("weights_of", "problem"),
+    [
+        (
+            tiny_card(bands=SIX_BANDS, normalisation=None),
+            (
+                "tensor 'encoder.model.conv1.0.weight' is [24, 6, 3, 3] in the file, "
+                "[24, 4, 3, 3] in the model"
+            ),
+        ),
+        (
+            tiny_card(classes=THREE_CLASSES),
+            (
+                "tensor 'segmentation_head.0.weight' is [3, 16, 3, 3] in the file, "
+                "[2, 16, 3, 3] in the model (1 more differs)"
+            ),
+        ),
+        (
+            tiny_card(encoder_depth=4, stride=16),
+            (
+                "tensor 'decoder.blocks.0.conv1.0.weight' is [128, 384, 3, 3] in the file, "
+                "[64, 192, 3, 3] in the model (29 more differ)"
+            ),
+        ),
+    ],
+    ids=["bands", "classes", "depth"],
+)
+def test_weights_of_another_network_name_the_first_tensor_that_differs(
+    tmp_path: Path, weights_of: ModelCard, problem: str
+) -> None:
+    checkpoint = tiny_checkpoint(tmp_path, weights_of=weights_of)
+    assert refusal(checkpoint) == (
+        f"{checkpoint}: does not fit its card (Unet/tu-resnet10t, 4 bands, 2 classes): {problem}"
+    )
+
+
+def test_missing_and_unexpected_tensors_are_counted_and_the_first_named(tmp_path: Path) -> None:
+    checkpoint = tiny_checkpoint(tmp_path)
+    state = tensors_of(checkpoint)
+    last = list(state)[-3:]
+    safetensors.torch.save_file({k: v for k, v in state.items() if k not in last}, checkpoint)
+    assert refusal(checkpoint).endswith(
+        f": the file lacks 3 of the model's tensors, first {last[0]!r}"
+    )
+    safetensors.torch.save_file(state | {"extra.weight": torch.zeros(2)}, checkpoint)
+    assert refusal(checkpoint).endswith(": the file holds a tensor the model lacks, 'extra.weight'")
+
+
+def test_integer_or_nan_weights_are_refused(tmp_path: Path) -> None:
+    """torch copies integers into float weights without a word; NaN weights make NaN maps."""
+    checkpoint = tiny_checkpoint(tmp_path)
+    state = tensors_of(checkpoint)
+    first = "encoder.model.conv1.0.weight"
+    safetensors.torch.save_file(state | {first: state[first].to(torch.int32)}, checkpoint)
+    assert refusal(checkpoint).endswith(
+        f": tensor {first!r} is [24, 4, 3, 3] int32 in the file, [24, 4, 3, 3] in the model"
+    )
+    state[first][0, 0, 0, 0] = float("nan")
+    safetensors.torch.save_file(state, checkpoint)
+    assert refusal(checkpoint) == (
+        f"{checkpoint}: tensor {first!r} holds NaN; the model would output only NaN"
+    )
+
+
+def truncated(checkpoint: Path) -> Path:
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100_000])
+    return checkpoint
+
+
+def emptied(checkpoint: Path) -> Path:
+    checkpoint.write_bytes(b"")
+    return checkpoint
+
+
+def pickled(checkpoint: Path) -> Path:
+    """A torch.save pickle under the safetensors name."""
+    torch.save(tensors_of(checkpoint), checkpoint)
+    return checkpoint
+
+
+def pickled_code(checkpoint: Path) -> Path:
+    """A .pt file whose unpickling would run code."""
+    pt = checkpoint.with_suffix(".pt")
+    torch.save({"weights": Payload()}, pt)
+    return pt
+
+
+def truncated_pt(checkpoint: Path) -> Path:
+    pt = checkpoint.with_suffix(".pt")
+    torch.save(tensors_of(checkpoint), pt)
+    return truncated(pt)
+
+
+def lightning_pt(checkpoint: Path) -> Path:
+    """A training checkpoint, the state dict nested under ``state_dict``."""
+    pt = checkpoint.with_suffix(".pt")
+    torch.save({"state_dict": tensors_of(checkpoint)}, pt)
+    return pt
+
+
+@pytest.mark.parametrize(
+    ("spoil", "problem"),
+    [
+        (truncated, "not a readable safetensors file (Error while deserializing header: "),
+        (emptied, "empty file, not a checkpoint"),
+        (pickled, "not a readable safetensors file (Error while deserializing header: "),
+        (pickled_code, "holds pickled objects, refused for safety; save a plain state dict"),
+        (truncated_pt, "not a readable torch file (RuntimeError: PytorchStreamReader failed"),
+        (lightning_pt, "not a plain state dict of tensors ('state_dict' holds dict, not a tensor)"),
+    ],
+    ids=lambda spoil: getattr(spoil, "__name__", ""),
+)
+def test_unreadable_weights_name_the_file(
+    tmp_path: Path, spoil: Callable[[Path], Path], problem: str, capfd: pytest.CaptureFixture
+) -> None:
+    checkpoint = spoil(tiny_checkpoint(tmp_path))
+    card_path(checkpoint).write_text(tiny_card().model_dump_json())
+    assert refusal(checkpoint).startswith(f"{checkpoint}: {problem}")
+    assert "pwned" not in capfd.readouterr().out  # nothing was unpickled unsafely
+
+
+@pytest.mark.parametrize(
+    ("card", "problem"),
+    [
+        (b"{not json", "invalid model card (not JSON: Expecting property name enclosed in"),
+        (b'{"name": "x"}', "invalid model card (architecture: Field required (and 3 more))"),
+        (b"[1, 2]", "invalid model card (Input should be a valid dictionary or instance of"),
+        (b"\xff\xfe{}", "invalid model card (not UTF-8 text: invalid start byte)"),
+        (None, "model card not found; put it beside the checkpoint"),
+        ("folder", "model card unreadable (Is a directory)"),
+    ],
+    ids=["not-json", "fields", "list", "not-utf8", "missing", "folder"],
+)
+def test_unusable_cards_name_the_card(
+    tmp_path: Path, card: bytes | str | None, problem: str
+) -> None:
+    checkpoint = tiny_checkpoint(tmp_path)
+    card_file = card_path(checkpoint)
+    card_file.unlink()
+    if card == "folder":
+        card_file.mkdir()
+    elif isinstance(card, bytes):
+        card_file.write_bytes(card)
+    assert refusal(checkpoint).startswith(f"{card_file}: {problem}")
+
+
+def test_a_checkpoint_under_a_path_that_is_not_utf8_loads_and_is_recorded(
+    tmp_path: Path,
+) -> None:
+    """safetensors opens only UTF-8 paths, and GDAL writes only UTF-8 attributes."""
+    folder = tmp_path / os.fsdecode(b"models-\xff")
+    checkpoint = tiny_checkpoint(folder)
+    ref = resolve_model(str(checkpoint))
+    assert load_model(ref).card == tiny_card()
+    assert ref.id.startswith(f"{tmp_path.resolve()}/models-\\xff/model.safetensors@sha256:")
+    ref.id.encode("utf-8")
+
+
+def test_the_cli_refuses_a_bad_checkpoint_in_one_line_before_any_scene(
+    client: Client, tmp_path: Path
+) -> None:
+    checkpoint = tiny_checkpoint(
+        tmp_path / "model", weights_of=tiny_card(bands=SIX_BANDS, normalisation=None)
+    )
+    expected = refusal(checkpoint)
+    result = CliRunner().invoke(
+        app,
+        [
+            "process",
+            str(S2_SAMPLE),
+            "-o",
+            str(tmp_path / "out"),
+            "--model",
+            str(checkpoint),
+            "--scheduler",
+            client.scheduler.address,
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == f"error: {expected}"
+    assert not (tmp_path / "out").exists()

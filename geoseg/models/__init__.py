@@ -6,9 +6,15 @@ loads a model the first time a task needs it and keeps it (keyed by the checkpoi
 - ``builtin:spectral-forest`` (also ``spectral``, the default): the weightless index model;
 - ``builtin:NAME`` for a trained model shipped inside the package (``weights/NAME/``);
 - a path to ``*.safetensors`` / ``*.pt`` with a JSON card beside it: an smp model.
+
+``resolve_model`` checks a checkpoint where the user names it (on the client): its card, and
+that its weights fit the network the card describes, so a bad model fails in one line before any
+task starts rather than once per scene in the workers. That check imports torch; the built-in
+spectral model never does.
 """
 
 import hashlib
+import os
 import threading
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
@@ -43,7 +49,10 @@ class ModelRef:
 
     @property
     def id(self) -> str:
-        pinned = self.spec if self.sha256 is None else f"{self.spec}@sha256:{self.sha256[:16]}"
+        """The model as manifests, fingerprints and polygon attributes record it: valid UTF-8
+        even for a path that is not (its stray bytes as ``\\xff``), which GDAL cannot write."""
+        spec = os.fsencode(self.spec).decode("utf-8", "backslashreplace")
+        pinned = spec if self.sha256 is None else f"{spec}@sha256:{self.sha256[:16]}"
         return pinned if self.precision == "auto" else f"{pinned}~{self.precision}"
 
 
@@ -74,12 +83,24 @@ def _resolve(spec: str) -> ModelRef:
 
 
 def pinned(path: Path) -> ModelRef:
-    """A checkpoint's reference, pinned by its content so a changed file is never mistaken."""
+    """A checkpoint's reference, pinned by its content so a changed file is never mistaken, once
+    its card and weights are known to fit each other (``torch_models.check_checkpoint``)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return ModelRef(str(path.resolve()), digest.hexdigest())
+    ref = ModelRef(str(path.resolve()), digest.hexdigest())
+    _check_checkpoint(ref.spec, digest.hexdigest())
+    return ref
+
+
+@lru_cache(maxsize=8)
+def _check_checkpoint(path: str, sha256: str) -> None:
+    """Refuse a checkpoint its card does not describe here, where the user named it (once per
+    content: ``sha256`` keys the cache), not in every worker task that would load it."""
+    from geoseg.models.torch_models import check_checkpoint
+
+    check_checkpoint(path)
 
 
 _loading = threading.Lock()  # a worker's threads ask for the model at once: load it once

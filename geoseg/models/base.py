@@ -71,16 +71,34 @@ class ModelCard(BaseModel):
 
     @classmethod
     def from_json(cls, path: str | Path) -> "ModelCard":
+        """The card in the JSON file at ``path``; any fault is one line naming the file."""
         try:
-            return cls.model_validate(json.loads(Path(path).read_text()))
+            return cls.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
         except FileNotFoundError as exc:
             raise ModelError(f"{path}: model card not found; put it beside the checkpoint") from exc
-        except (json.JSONDecodeError, ValidationError) as exc:
-            first = str(exc).replace("\n", " ")
-            raise ModelError(f"{path}: invalid model card ({first[:300]})") from exc
+        except OSError as exc:  # a directory, no permission, ...
+            raise ModelError(f"{path}: model card unreadable ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise ModelError(f"{path}: invalid model card (not UTF-8 text: {exc.reason})") from exc
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{path}: invalid model card (not JSON: {exc})") from exc
+        except ValidationError as exc:
+            raise ModelError(f"{path}: invalid model card ({first_problem(exc)})") from exc
 
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(self.model_dump_json(indent=2) + "\n")
+
+
+def first_problem(error: ValidationError) -> str:
+    """Pydantic's first complaint in a few words, and how many more there are: its own message
+    runs to several lines per problem, with links (368 characters for a card holding only a name).
+    """
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    where = ".".join(str(part) for part in first["loc"])
+    what = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{where}: {what}{more}" if where else f"{what}{more}"
 
 
 class Model(Protocol):

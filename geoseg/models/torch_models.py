@@ -6,6 +6,7 @@ with ``torch.load(weights_only=True)``, which refuses pickled code objects. Noth
 encoders are built with ``encoder_weights=None`` and filled from the checkpoint.
 """
 
+import difflib
 import os
 import pickle
 import warnings
@@ -115,12 +116,22 @@ class TorchModel:
 
 
 UNET_DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's default, deepest stage first
+DEFAULT_ENCODER = "resnet34"  # smp's default: what a card naming no encoder gets
 
 
-def build_smp_module(card: ModelCard) -> nn.Module:
-    """The untrained smp network a card describes (no weights fetched)."""
+def encoder_of(card: ModelCard) -> str:
+    return card.encoder or DEFAULT_ENCODER
+
+
+def build_smp_module(card: ModelCard, where: str | Path | None = None) -> nn.Module:
+    """The untrained smp network a card describes (no weights fetched).
+
+    ``where`` is what errors name: the card's file where there is one (else the card's name).
+    """
     import segmentation_models_pytorch as smp
 
+    where = where or f"model card {card.name}"
+    check_smp_names(card, where)
     out = 1 if card.activation == "sigmoid" else len(card.classes)
     depth: dict[str, int | tuple[int, ...]] = {}
     if card.encoder_depth != 5:
@@ -130,17 +141,80 @@ def build_smp_module(card: ModelCard) -> nn.Module:
     try:
         return smp.create_model(
             card.architecture,
-            encoder_name=card.encoder or "resnet34",
+            encoder_name=encoder_of(card),
             encoder_weights=None,
             in_channels=len(card.bands),
             classes=out,
             **depth,
         )
-    except (KeyError, ValueError) as exc:
+    except Exception as exc:  # smp's and timm's constructors raise any type on combinations
+        # they cannot build (a ViT encoder under a U-Net: ValueError; too deep: AssertionError)
         raise ModelError(
-            f"model card {card.name}: unknown smp architecture or encoder "
-            f"({card.architecture}/{card.encoder}): {exc}"
+            f"{where}: smp cannot build {card.architecture}/{encoder_of(card)} "
+            f"at depth {card.encoder_depth} ({named(exc)})"
         ) from exc
+
+
+def first_line(exc: BaseException, limit: int = 120) -> str:
+    """The first line of an exception's message, cut to ``limit`` characters."""
+    lines = str(exc).strip().splitlines() or [""]
+    return lines[0] if len(lines[0]) <= limit else lines[0][: limit - 1] + "…"
+
+
+def named(exc: BaseException, limit: int = 120) -> str:
+    """An exception's type and first line: ``EOFError``, ``ValueError: Unsupported model``."""
+    line = first_line(exc, limit)
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
+NOT_AN_ENCODER = "neither an smp encoder nor 'tu-' + a timm model"
+
+
+def check_smp_names(card: ModelCard, where: str | Path) -> None:
+    """Refuse an architecture or encoder smp does not have, naming a few close ones.
+
+    smp's own errors do not name the card, and list every name it has (1,486 characters of
+    encoders), and timm's (for ``tu-`` encoders) say only "Unknown model".
+    """
+    import segmentation_models_pytorch as smp
+    import timm
+
+    architectures = [cls.__name__ for cls in smp.MODEL_ARCHITECTURES_MAPPING.values()]
+    if card.architecture.lower() not in smp.MODEL_ARCHITECTURES_MAPPING:
+        close = difflib.get_close_matches(card.architecture, architectures, n=3)
+        raise ModelError(
+            f"{where}: unknown architecture {card.architecture!r} "
+            f"({did_you_mean(close) if close else 'smp has ' + ', '.join(architectures)})"
+        )
+    encoder = encoder_of(card)
+    timm_name = encoder.removeprefix("tu-")
+    if encoder in smp.encoders.encoders or (encoder != timm_name and timm.is_model(timm_name)):
+        return
+    known = [*smp.encoders.encoders, *(f"tu-{name}" for name in timm.list_models())]
+    close = difflib.get_close_matches(encoder, known, n=3)
+    raise ModelError(
+        f"{where}: unknown encoder {encoder!r} ({did_you_mean(close) if close else NOT_AN_ENCODER})"
+    )
+
+
+def did_you_mean(names: list[str]) -> str:
+    quoted = [repr(name) for name in names]
+    return (
+        "did you mean "
+        + (quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}")
+        + "?"
+    )
+
+
+def meta_module(card: ModelCard, where: str | Path) -> nn.Module:
+    """The card's network with shapes but no storage (the meta device): what a checkpoint must
+    hold, known in milliseconds and no memory. An encoder that reads tensor values while it is
+    built cannot be built there, and is built on the CPU instead."""
+    try:
+        with torch.device("meta"):
+            return build_smp_module(card, where)
+    except ModelError:
+        return build_smp_module(card, where)
 
 
 def card_path(checkpoint: Path) -> Path:
@@ -149,25 +223,154 @@ def card_path(checkpoint: Path) -> Path:
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a checkpoint, or a one-line ``ModelError`` naming the file.
+
+    Nothing pickled is unpickled: safetensors holds no code, and ``.pt`` files are read with
+    ``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ModelError(f"{path}: checkpoint unreadable ({exc.strerror})") from exc
+    if size == 0:
+        raise ModelError(f"{path}: empty file, not a checkpoint")
     if path.suffix == ".safetensors":
-        try:
-            return safetensors.torch.load_file(str(path))
-        except Exception as exc:  # safetensors raises its own untyped errors on corrupt files
-            raise ModelError(f"{path}: not a readable safetensors file ({exc})") from exc
+        return read_safetensors(path)
     if path.suffix in {".pt", ".pth", ".ckpt"}:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            raise ModelError(
-                f"{path}: holds pickled objects, refused for safety; save a plain "
-                "state dict or convert it to .safetensors"
-            ) from exc
-        if not isinstance(state, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()
-        ):
-            raise ModelError(f"{path}: not a plain state dict of tensors")
-        return state
+        return read_torch_state_dict(path)
     raise ModelError(f"{path}: unknown checkpoint type; use .safetensors (or .pt/.pth state dict)")
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors. safetensors opens only paths that are UTF-8; another path's
+    bytes are read here and parsed from memory."""
+    try:
+        if is_utf8(path):
+            return safetensors.torch.load_file(str(path))
+        return safetensors.torch.load(path.read_bytes())
+    except (safetensors.SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{path}: not a readable safetensors file ({first_line(exc)})") from exc
+
+
+def is_utf8(path: Path) -> bool:
+    """Is ``path`` valid UTF-8? A name that is not holds surrogates once decoded by Python."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A plain state dict saved by ``torch.save``, read without running pickled code."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise ModelError(f"{path}: not a readable torch file ({first_line(exc)})") from exc
+        raise ModelError(
+            f"{path}: holds pickled objects, refused for safety; save a plain "
+            "state dict or convert it to .safetensors"
+        ) from exc
+    except Exception as exc:  # torch.load raises EOFError, KeyError, RuntimeError, ... on junk
+        raise ModelError(f"{path}: not a readable torch file ({named(exc, 80)})") from exc
+    if not isinstance(state, dict):
+        raise ModelError(
+            f"{path}: not a plain state dict of tensors (holds {type(state).__name__})"
+        )
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise ModelError(
+                f"{path}: not a plain state dict of tensors "
+                f"({key!r} holds {type(value).__name__}, not a tensor)"
+            )
+    return state
+
+
+def misfit(model: dict[str, torch.Tensor], file: dict[str, torch.Tensor]) -> str | None:
+    """How the tensors in a checkpoint ``file`` fail to fit a ``model``'s, in one clause, or None
+    where they fit: the first tensor whose shape (or kind: weights must be floating point)
+    differs, else the first the file lacks, else the first the model lacks, each with how many
+    more there are. Only shapes and dtypes are read, so ``model`` may live on the meta device."""
+    differ = [key for key, tensor in model.items() if key in file and not fits(file[key], tensor)]
+    missing = [key for key in model if key not in file]
+    unexpected = sorted(key for key in file if key not in model)  # files order by dtype first
+    if differ:
+        key = differ[0]
+        others = len(differ) - 1
+        more = f" ({others} more {'differs' if others == 1 else 'differ'})" if others else ""
+        return (
+            f"tensor {key!r} is {describe(file[key])} in the file, "
+            f"{describe(model[key])} in the model{more}"
+        )
+    if missing:
+        return (
+            f"the file lacks the model's tensor {missing[0]!r}"
+            if len(missing) == 1
+            else f"the file lacks {len(missing)} of the model's tensors, first {missing[0]!r}"
+        )
+    if unexpected:
+        return (
+            f"the file holds a tensor the model lacks, {unexpected[0]!r}"
+            if len(unexpected) == 1
+            else f"the file holds {len(unexpected)} tensors the model lacks, "
+            f"first {unexpected[0]!r}"
+        )
+    return None
+
+
+def fits(stored: torch.Tensor, wanted: torch.Tensor) -> bool:
+    """Can ``stored`` fill ``wanted``? Same shape, and floating point where ``wanted`` is (torch
+    would copy integers into weights without a word)."""
+    return stored.shape == wanted.shape and (
+        stored.is_floating_point() or not wanted.is_floating_point()
+    )
+
+
+def describe(tensor: torch.Tensor) -> str:
+    """A tensor's shape, ``[64, 4, 7, 7]``, and its dtype where that is not floating point."""
+    shape = str(list(tensor.shape))
+    return (
+        shape
+        if tensor.is_floating_point()
+        else f"{shape} {str(tensor.dtype).removeprefix('torch.')}"
+    )
+
+
+def first_nan(state: dict[str, torch.Tensor]) -> str | None:
+    """The first tensor holding a NaN (a diverged training): the model would map every pixel to
+    NaN."""
+    return next(
+        (key for key, t in state.items() if t.is_floating_point() and bool(t.isnan().any())), None
+    )
+
+
+def fitting_state(path: Path, card: ModelCard, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors, checked against ``model`` (the card's network, maybe on the meta
+    device): a one-line ``ModelError`` naming the file and the first tensor that does not fit.
+    torch's own error lists every key, its first line names none."""
+    state = read_state_dict(path)
+    problem = misfit(model.state_dict(), state)
+    if problem:
+        raise ModelError(
+            f"{path}: does not fit its card ({card.architecture}/{encoder_of(card)}, "
+            f"{len(card.bands)} bands, {len(card.classes)} classes): {problem}"
+        )
+    if nan := first_nan(state):
+        raise ModelError(f"{path}: tensor {nan!r} holds NaN; the model would output only NaN")
+    return state
+
+
+def check_checkpoint(path: str | Path) -> ModelCard:
+    """The card of the checkpoint at ``path``, once card and weights are known to fit: what
+    ``load_checkpoint`` would refuse, refused here in one line, so that a client refuses a bad
+    model before any worker loads it (once per scene). The weights are read (a client has just
+    hashed every byte of them anyway); the network is built on the meta device, without storage.
+    """
+    path = Path(path)
+    card = ModelCard.from_json(card_path(path))
+    fitting_state(path, card, meta_module(card, card_path(path)))
+    return card
 
 
 def load_checkpoint(path: str | Path, precision: str = "auto") -> TorchModel:
@@ -176,14 +379,8 @@ def load_checkpoint(path: str | Path, precision: str = "auto") -> TorchModel:
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint not found")
     card = ModelCard.from_json(card_path(path))
-    module = build_smp_module(card)
-    try:
-        module.load_state_dict(read_state_dict(path), strict=True)
-    except RuntimeError as exc:
-        raise ModelError(
-            f"{path}: weights do not fit {card.architecture}/{card.encoder} "
-            f"({str(exc).splitlines()[0]})"
-        ) from exc
+    module = build_smp_module(card, card_path(path))
+    module.load_state_dict(fitting_state(path, card, module), strict=True)
     return TorchModel(module, card, precision=precision)
 
 
