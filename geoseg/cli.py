@@ -23,7 +23,7 @@ from rich.markup import escape
 from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError, GeosegNote
 from geoseg.locations import output_folder, printable, redact
-from geoseg.models import resolve_model
+from geoseg.models import model_card, resolve_model
 from geoseg.options import (
     ChangeOptions,
     ClusterOptions,
@@ -38,6 +38,7 @@ from geoseg.pipeline import class_names, class_raster_options, run_workflow
 from geoseg.pipeline import evaluate as run_evaluate
 from geoseg.pipeline import process as run_process
 from geoseg.pipeline import vectorize as run_vectorize
+from geoseg.plan import check_tiling
 from geoseg.reporting import (
     change_table,
     evaluation_table,
@@ -352,7 +353,7 @@ def process(
         output_folder(out)
         if not find_scenes(scenes):
             raise ConfigError(f"{scenes}: no scenes found (looked for .tif/.tiff files)")
-        resolve_model(config.model, config.precision)
+        check_tiling(config, model_card(resolve_model(config.model, config.precision)))
         with connect(ClusterOptions(**cluster)) as client:
             console.print(f"Dask dashboard: {client.dashboard_link}")
             with scene_progress(console, progress) as update:

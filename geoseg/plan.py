@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from geoseg.errors import SceneError
+from geoseg.errors import ConfigError, SceneError
 from geoseg.grid import Grid
 from geoseg.locations import FileStamp
 from geoseg.models import ModelCard, ModelRef
@@ -117,6 +117,19 @@ def make_plan(info: SceneInfo, model: ModelRef, config: ProcessConfig, out_root:
         params,
         config.probability_dtype,
     )
+
+
+def check_tiling(config: ProcessConfig, card: ModelCard) -> None:
+    """Refuse, before anything starts, an overlap that does not fit the tile it will be used with
+    (the model's, when ``tile_size`` is not given)."""
+    tile = config.tile_size or card.tile_size
+    overlap = card.overlap if config.overlap is None else config.overlap
+    if overlap > tile // 2:
+        whose = "" if config.tile_size else f", {card.name}'s"
+        raise ConfigError(
+            f"`overlap` ({overlap}) must be at most half of the tile size ({tile}{whose})",
+            options=("overlap",),
+        )
 
 
 def tile_for(tile: int, overlap: int, grid: Grid, stride: int) -> tuple[int, int]:

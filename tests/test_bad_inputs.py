@@ -282,6 +282,8 @@ KINDS = [
          "less than or equal to 4096 (got 16384)", 2),
     Kind("--overlap over half --tile", with_options("--tile", "64", "--overlap", "40"),
          "--overlap (40)", "must be at most half of --tile (64)", 2),
+    Kind("--overlap over half the model's tile", with_options("--overlap", "400"),
+         "--overlap (400)", "half of the tile size (512, spectral-forest's)", 2),
     Kind("--model builtin:nope", with_options("--model", "builtin:nope"), "builtin:nope",
          "no such built-in model", 2),
     Kind("--probability-dtype int7", with_options("--probability-dtype", "int7"),

@@ -21,6 +21,7 @@ from geoseg.workflows import (
 )
 
 from .conftest import BGRN, forest_scene, write_raster
+from .test_models import tiny_checkpoint
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 GOOD = """name: t
@@ -147,9 +148,9 @@ def test_the_schema_is_made_of_the_option_models() -> None:
 
 def test_sections_are_the_option_objects(tmp_path: Path) -> None:
     (tmp_path / "scenes").mkdir()
-    (tmp_path / "m.safetensors").write_bytes(b"weights")
+    tiny_checkpoint(tmp_path)  # a real checkpoint: the model is checked where it is named
     (tmp_path / "w.yaml").write_text(
-        GOOD + "process:\n  model: m.safetensors\n  tile_size: 256\n"
+        GOOD + "process:\n  model: model.safetensors\n  tile_size: 256\n"
         "  scene_options: {bands: [red, green, blue, nir], scale: 0.0001}\n"
         "  polygons: {min_area_ha: 2}\n  precision: bf16\n"
         "steps: [process, change]\nchange:\n  pairs: consecutive\n  rule: {min_drop: 0.4}\n"
@@ -161,7 +162,7 @@ def test_sections_are_the_option_objects(tmp_path: Path) -> None:
     )
     config = process_config(workflow, base)
     assert config == ProcessConfig(
-        model=str(tmp_path / "m.safetensors"),
+        model=str(tmp_path / "model.safetensors"),
         tile_size=256,
         precision="bf16",
         scene_options=SceneOptions(bands=("red", "green", "blue", "nir"), scale=1e-4),

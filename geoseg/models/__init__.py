@@ -103,6 +103,15 @@ def _check_checkpoint(path: str, sha256: str) -> None:
     check_checkpoint(path)
 
 
+def model_card(ref: ModelRef) -> ModelCard:
+    """The card of ``ref``'s model, read without loading the model (no torch): what options are
+    checked against before anything starts."""
+    name = ref.spec.removeprefix("builtin:")
+    if ref.spec.startswith("builtin:") and name in BUILTIN:
+        return BUILTIN[name].card
+    return ModelCard.from_json(Path(ref.spec).with_suffix(".json"))
+
+
 _loading = threading.Lock()  # a worker's threads ask for the model at once: load it once
 
 
@@ -144,6 +153,7 @@ __all__ = [
     "ModelRef",
     "builtin_names",
     "load_model",
+    "model_card",
     "resolve_model",
     "shipped_models",
 ]

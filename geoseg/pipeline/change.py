@@ -30,10 +30,10 @@ from geoseg.cluster.preflight import preflight, readable
 from geoseg.errors import ConfigError, GeosegNote, ModelError, SceneError
 from geoseg.locations import output_folder
 from geoseg.manifest import ClassRaster, Manifest, ModelRecord, SceneRecord, write_json
-from geoseg.models import ModelRef, resolve_model
+from geoseg.models import ModelRef, model_card, resolve_model
 from geoseg.pipeline.process import assemble_job, describe_job, segment_job
 from geoseg.pipeline.vectorize import vectorize_job
-from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo, ScenePlan, make_plan
+from geoseg.plan import WORK_DIR, ProcessConfig, SceneInfo, ScenePlan, check_tiling, make_plan
 from geoseg.results import ChangeResult, ChangeSummary
 from geoseg.scenes import Scene, SceneSource, aligned, find_scenes, inspect_scenes
 from geoseg.store import BlockStore
@@ -118,6 +118,7 @@ def _run_pairs(
     config = (config or ProcessConfig()).replace(polygons=None, quicklook=False)
     options = options or ChangeOptions()
     ref = resolve_model(config.model, config.precision)
+    check_tiling(config, model_card(ref))
     with using(run) as own:
         preflight(own, readable(p for pair in pairs for s in pair for p in s.paths), outs)
         outcomes = run_jobs(

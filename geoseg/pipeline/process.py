@@ -39,9 +39,9 @@ from geoseg.manifest import (
     SceneRecord,
     TileCounts,
 )
-from geoseg.models import Model, ModelRef, resolve_model
+from geoseg.models import Model, ModelRef, model_card, resolve_model
 from geoseg.pipeline.vectorize import vectorize_job
-from geoseg.plan import ProcessConfig, SceneInfo, ScenePlan, make_plan
+from geoseg.plan import ProcessConfig, SceneInfo, ScenePlan, check_tiling, make_plan
 from geoseg.results import SceneResult
 from geoseg.scenes import SceneSource, find_scenes
 from geoseg.stac import ITEM_FILE, scene_item
@@ -83,6 +83,7 @@ def process(
         if model is not None
         else resolve_model(config.model, config.precision)
     )
+    check_tiling(config, model.card if model is not None else model_card(ref))
     with using(run) as own:
         preflight(own, readable(p for s in sources for p in s.paths), [out_root])
         model_arg = share(own, model) if model is not None else ref
