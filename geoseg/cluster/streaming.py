@@ -49,6 +49,8 @@ def stream_blocks(
         blocks_reused=len(reused),
         valid_pixels=sum(store.valid_pixels(b) for b in reused),
     )
+    if progress is not None:  # every scene is listed with its size as soon as it is planned
+        progress(plan.scene.name, 0, stats.tiles_planned)
 
     def predicted(n_tiles: int) -> Callable[[], None]:
         def done() -> None:
