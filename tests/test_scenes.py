@@ -719,7 +719,7 @@ def test_truncated_file(
 
 @pytest.mark.parametrize(
     ("make", "says"),
-    [(lambda p: None, "not found where it was read"), (lambda p: p.mkdir(), "cannot read")],
+    [(lambda p: None, "not found where it was read"), (lambda p: p.mkdir(), "a folder, not a")],
     ids=["gone", "a-folder"],
 )
 def test_unreadable_path(tmp_path: Path, make, says: str) -> None:
