@@ -5,9 +5,15 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: demo check test
 
+# geoseg alone (no torch: the demo's spectral model never imports it), then, for the checks and
+# tests, the dev extra, which includes the torch one (trained models).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -16,7 +22,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/geoseg process samples/ -o out/ --quicklook
 
 # Formatting and types: ruff's format check, then mypy over geoseg/ (configured in pyproject.toml).
-check: $(VENV)/.installed
+check: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check geoseg tests benchmarks models
 	$(VENV)/bin/mypy
 

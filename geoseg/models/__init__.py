@@ -10,7 +10,8 @@ loads a model the first time a task needs it and keeps it (keyed by the checkpoi
 ``resolve_model`` checks a checkpoint where the user names it (on the client): its card, and
 that its weights fit the network the card describes, so a bad model fails in one line before any
 task starts rather than once per scene in the workers. That check imports torch; the built-in
-spectral model never does.
+spectral model never does. Torch is an optional extra (``pip install 'geoseg[torch]'``): a
+trained model named where it is missing fails in one line saying so.
 """
 
 import hashlib
@@ -27,6 +28,8 @@ from geoseg.models.spectral import SpectralForestModel
 BUILTIN = {"spectral-forest": SpectralForestModel}
 DEFAULT_MODEL = "builtin:spectral-forest"
 WEIGHTS = Path(__file__).parent / "weights"  # trained models shipped with the package
+# What the ``torch`` extra installs (and what those import): missing, a trained model cannot run.
+TORCH_EXTRA = {"torch", "torchvision", "segmentation_models_pytorch", "safetensors", "timm"}
 
 
 def shipped_models() -> dict[str, Path]:
@@ -73,13 +76,26 @@ def _resolve(spec: str) -> ModelRef:
     if spec.startswith("builtin:"):
         if name not in shipped_models():
             raise ModelError(f"{spec}: no such built-in model (have: {', '.join(builtin_names())})")
+        require_torch(spec)
         return pinned(shipped_models()[name])
     path = Path(spec).expanduser()
     if not path.is_file():
         raise ModelError(
             f"{spec}: no such checkpoint, and not a built-in model ({', '.join(builtin_names())})"
         )
+    require_torch(spec)
     return pinned(path)
+
+
+def require_torch(spec: str) -> None:
+    """Import ``geoseg.models.torch_models`` for the trained model ``spec``: a ``ModelError`` in
+    one line where torch (the ``torch`` extra) is not installed."""
+    try:
+        import geoseg.models.torch_models  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in TORCH_EXTRA:
+            raise
+        raise ModelError(f"{spec}: needs torch; pip install 'geoseg[torch]'") from None
 
 
 def pinned(path: Path) -> ModelRef:
@@ -98,6 +114,7 @@ def pinned(path: Path) -> ModelRef:
 def _check_checkpoint(path: str, sha256: str) -> None:
     """Refuse a checkpoint its card does not describe here, where the user named it (once per
     content: ``sha256`` keys the cache), not in every worker task that would load it."""
+    require_torch(path)
     from geoseg.models.torch_models import check_checkpoint
 
     check_checkpoint(path)
@@ -123,8 +140,10 @@ def load_model(ref: ModelRef, threads: int | None = None) -> Model:
     process as it is.
     """
     with _loading:
-        if threads is not None and not ref.spec.startswith("builtin:"):
-            _prepare_process(threads)
+        if not ref.spec.startswith("builtin:"):
+            require_torch(ref.spec)
+            if threads is not None:
+                _prepare_process(threads)
         return _load_model(ref)
 
 
@@ -154,6 +173,7 @@ __all__ = [
     "builtin_names",
     "load_model",
     "model_card",
+    "require_torch",
     "resolve_model",
     "shipped_models",
 ]
