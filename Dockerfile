@@ -5,5 +5,5 @@ ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 GDAL_CACHEMAX=256
 WORKDIR /opt/geoseg
 COPY pyproject.toml README.md ./
 COPY geoseg ./geoseg
-RUN pip install . && geoseg --version
+RUN pip install '.[torch]' && geoseg --version
 WORKDIR /workflows
