@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_args
 
 import typer
+import typer.core
 from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
@@ -41,7 +42,9 @@ from geoseg.pipeline import vectorize as run_vectorize
 from geoseg.plan import check_tiling
 from geoseg.reporting import (
     change_table,
+    epoch_progress,
     evaluation_table,
+    output_lines,
     results_table,
     scene_progress,
     scenes_table,
@@ -61,7 +64,59 @@ from geoseg.workflows import (
 
 E = TypeVar("E", bound=GeosegError)
 
+
+# A value's metavar by its type, as click spells them.
+TYPE_METAVARS = {"<int>": "INTEGER", "<float>": "FLOAT", "<str>": "TEXT", "<path>": "PATH"}
+
+
+def conventional_metavars(params: list[Any], ctx: Any) -> list[Any]:
+    """``params`` with the metavars a shell user expects: an argument by its name in capitals
+    (``SCENES``), an option's value by its type (``--tile INTEGER``; ``--out OUT``, which the
+    help texts name), nothing after a switch (typer's own ``{scenes}`` and ``<bool>`` read like
+    placeholders to fill in)."""
+    for param in params:
+        if param.metavar is not None:
+            continue
+        if isinstance(param, typer.core.TyperArgument):
+            param.metavar = str(param.name).upper()
+            # The name says what it is; a "<str>" beside it reads as a second value.
+            setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
+        elif getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.name == "out":
+            param.metavar = "OUT"
+        else:
+            shown = str(param.display_type_rich(ctx=ctx) or "")
+            param.metavar = TYPE_METAVARS.get(shown, shown.strip("<>").upper())
+    return params
+
+
+class ConventionalCommand(typer.core.TyperCommand):
+    """A command whose help and usage show conventional metavars (``conventional_metavars``):
+    ``geoseg process [OPTIONS] SCENES``, not ``{scenes}``."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return conventional_metavars(super().get_params(ctx), ctx)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [re.sub(r"^\{(.*)\}$", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
+
+
+class ConventionalGroup(typer.core.TyperGroup):
+    """The ``geoseg`` group, with conventional metavars (``conventional_metavars``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return conventional_metavars(super().get_params(ctx), ctx)
+
+
+def examples(*lines: str) -> str:
+    """A command's ``Examples:`` block for its ``--help`` (one paragraph per example, so that
+    the help formatter keeps each on its own line); brackets are escaped from rich markup."""
+    return "\n\n".join(["[bold]Examples:[/]", *(f"  {escape(line)}" for line in lines)])
+
+
 app = typer.Typer(
+    cls=ConventionalGroup,
     help="Seamless tiled segmentation of satellite scenes into forest maps.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -320,7 +375,15 @@ def with_flags_of(**groups: FlagGroup) -> Callable[[Callable[..., None]], Callab
     return wrap
 
 
-@app.command()
+@app.command(
+    cls=ConventionalCommand,
+    epilog=examples(
+        "geoseg process samples/ -o out/ --quicklook",
+        "geoseg process samples/aberystwyth_s2_2021-05-27.tif -o out/ "
+        "--model builtin:unet-mobilenetv2-aberystwyth",
+        "geoseg process scenes/ -o out/ --scheduler tcp://10.0.0.5:8786",
+    ),
+)
 @with_flags_of(
     segment=SEGMENT_FLAGS,
     output=OUTPUT_FLAGS,
@@ -359,7 +422,14 @@ def process(
             with scene_progress(console, progress) as update:
                 results = run_process(scenes, out, config, client=client, progress=update)
     console.print(results_table(results))
+    _print_outputs(results)
     _report_failures(results)
+
+
+def _print_outputs(results: Sequence[Result]) -> None:
+    """Where the outputs went, and the full names the table shortened."""
+    for line in output_lines(results):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def _report_failures(results: Sequence[Result]) -> None:
@@ -377,7 +447,14 @@ def _report_failures(results: Sequence[Result]) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(
+    cls=ConventionalCommand,
+    epilog=examples(
+        "geoseg vectorize out/aberystwyth_s2_2021-05-27/classes.tif -o clearings.gpkg "
+        "--class non_forest",
+        "geoseg vectorize out/change/loss.tif -o loss.gpkg --class loss",
+    ),
+)
 @with_flags_of(polygon=POLYGON_FLAGS, cluster=CLUSTER_FLAGS)
 def vectorize(
     classes: Annotated[Path, typer.Argument(help="A class raster (e.g. OUT/<scene>/classes.tif).")],
@@ -410,7 +487,13 @@ def vectorize(
     console.print(f"{result.count} {options.class_name} polygons → {out}", highlight=False)
 
 
-@app.command()
+@app.command(
+    cls=ConventionalCommand,
+    epilog=examples(
+        "geoseg change samples/pucallpa_2000.tif samples/pucallpa_2020.tif -o out/change/",
+        "geoseg change samples/ -o out/change/ --pairs consecutive",
+    ),
+)
 @with_flags_of(
     segment=SEGMENT_FLAGS, scene=SCENE_FLAGS, polygon=POLYGON_FLAGS, cluster=CLUSTER_FLAGS
 )
@@ -434,6 +517,7 @@ def change(
     allow_reversed: Annotated[bool | None, _option(ChangeOptions, "allow_reversed")] = None,
     scene: dict[str, Any],
     cluster: dict[str, Any],
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Forest loss and gain between two dates: loss.tif, loss.gpkg, summary.json, quicklook.png.
     The model needs a 'forest' class."""
@@ -446,23 +530,30 @@ def change(
                 allow_reversed=allow_reversed,
             )
         )
-        if pairs is not None:
-            if pairs != "consecutive" or after is not None:
-                raise ConfigError("--pairs consecutive takes one directory and no AFTER scene")
-            results = run_change_pairs(
-                before, out, config, options, cluster=ClusterOptions(**cluster)
-            )
-        elif after is None:
+        if pairs is not None and (pairs != "consecutive" or after is not None):
+            raise ConfigError("--pairs consecutive takes one directory and no AFTER scene")
+        if pairs is None and after is None:
             raise ConfigError("give BEFORE and AFTER scenes, or a directory with --pairs")
-        else:
-            results = [
-                run_change(before, after, out, config, options, cluster=ClusterOptions(**cluster))
-            ]
+        run_args = ClusterOptions(**cluster)
+        tail = "comparing, assembling COGs…"
+        with scene_progress(console, progress, tail) as update:
+            on = {"cluster": run_args} | ({"progress": update} if update else {})
+            if pairs is not None:
+                results = run_change_pairs(before, out, config, options, **on)
+            else:
+                results = [run_change(before, str(after), out, config, options, **on)]
     Console().print(change_table(results))
+    _print_outputs(results)
     _report_failures(results)
 
 
-@app.command()
+@app.command(
+    cls=ConventionalCommand,
+    epilog=examples(
+        "geoseg run workflows/samples.yaml",
+        "geoseg run workflows/samples.yaml --scheduler tcp://localhost:8786",
+    ),
+)
 @with_flags_of(cluster=CLUSTER_FLAGS)
 def run(
     workflow: Annotated[Path, typer.Argument(help="A workflow YAML file.")],
@@ -493,12 +584,14 @@ def run(
                 )
     if result.scenes:
         console.print(results_table(result.scenes))
+        _print_outputs(result.scenes)
     if result.changes:
         Console().print(change_table(result.changes))
+        _print_outputs(result.changes)
     _report_failures([*result.scenes, *result.changes])
 
 
-@app.command()
+@app.command(cls=ConventionalCommand, epilog=examples("geoseg validate workflows/samples.yaml"))
 def validate(workflow: Annotated[Path, typer.Argument(help="A workflow YAML file.")]) -> None:
     """Check a workflow file: every problem as FILE:LINE: field: message (exit 1; exit 2 when
     the file cannot be read as a workflow at all); a warning for each path outside its project
@@ -518,7 +611,14 @@ def validate(workflow: Annotated[Path, typer.Argument(help="A workflow YAML file
     console.print(f"{workflow}: valid", highlight=False, soft_wrap=True, markup=False)
 
 
-@app.command()
+@app.command(
+    cls=ConventionalCommand,
+    epilog=examples(
+        "geoseg train samples/aberystwyth_s2_2021-05-27.tif --labels spectral -o models/weak "
+        "--epochs 5 --threads 2",
+        "geoseg train scene.tif --labels prodes.tif --map 1=forest,3=non_forest -o models/prodes",
+    ),
+)
 def train(
     scene: Annotated[Path, typer.Argument(help="The scene to train on (one file or folder).")],
     labels: Annotated[
@@ -537,13 +637,24 @@ def train(
     encoder_depth: Annotated[
         int, typer.Option(help="Encoder stages (3-5); fewer see less context and tile seamlessly.")
     ] = 5,
-    epochs: Annotated[int, typer.Option()] = 10,
-    tile: Annotated[int, typer.Option()] = 256,
+    epochs: Annotated[
+        int, typer.Option(help="Most epochs; training stops earlier when validation F1 stalls.")
+    ] = 10,
+    tile: Annotated[
+        int, typer.Option(help="Training tile size in pixels (a multiple of 32).")
+    ] = 256,
     test_fraction: Annotated[
         float,
         typer.Option(help="Share of blocks held out as a test set, scored once after training."),
     ] = 0.0,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the split, the sampling and the weights: reruns match.")
+    ] = 0,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="CPU threads torch may use (default: torch's own, all cores)."),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
 ) -> None:
     """Train an smp model on one scene and its labels, validated on held-out blocks."""
     # Imported here: torch is heavy, and the other commands never need it.
@@ -565,27 +676,64 @@ def train(
         )
         source = labels_from_option(labels, label_column, map_, config.classes)
         opened = open_scene(one_scene(scene))
-        with console.status("training ..."):
+        if threads is not None:
+            set_threads(threads)
+        with epoch_progress(console, progress) as on_step:
             result = run_train(
                 opened,
                 source,
                 out,
                 config,
                 labels,
-                on_epoch=lambda row: console.print(
-                    f"epoch {row['epoch']}: loss {row['loss']:.3f}, validation "
-                    f"F1 {row['val_f1']:.3f}, IoU {row['val_iou']:.3f} "
-                    f"({row['seconds']} s)",
-                    highlight=False,
-                ),
+                on_epoch=lambda row: console.print(epoch_line(row), highlight=False),
+                on_step=on_step,
             )
+    console.print(stopping_line(result.history, config.epochs, result.card), highlight=False)
     test = (result.card.training or {}).get("test")
     if test:
         console.print(f"test blocks: F1 {test['f1']:.3f}, IoU {test['iou']:.3f}", highlight=False)
     console.print(f"model → {result.checkpoint}", highlight=False)
 
 
-@app.command()
+def set_threads(threads: int) -> None:
+    """Let torch use ``threads`` CPU threads: on a shared machine training otherwise takes
+    every core."""
+    import torch
+
+    if threads < 1:
+        raise ConfigError(f"--threads {threads}: give 1 or more")
+    torch.set_num_threads(threads)
+
+
+def epoch_line(row: dict) -> str:
+    """One finished epoch: its mean loss, validation scores and time."""
+    return (
+        f"epoch {row['epoch']}: loss {row['loss']:.3f}, validation F1 {row['val_f1']:.3f}, "
+        f"IoU {row['val_iou']:.3f} ({row['seconds']} s)"
+    )
+
+
+def stopping_line(history: list[dict], epochs: int, card: Any) -> str:
+    """Whether training ran all its epochs or stopped early, and which epoch's weights were
+    kept: the last epoch printed is not necessarily the model written."""
+    best = (card.training or {}).get("best_epoch")
+    ran = len(history)
+    if ran < epochs:
+        return (
+            f"stopped after epoch {ran} of {epochs} (validation F1 no longer improving); "
+            f"best epoch {best} kept"
+        )
+    return f"ran all {epochs} epochs; best epoch {best} kept"
+
+
+@app.command(
+    cls=ConventionalCommand,
+    epilog=examples(
+        "geoseg evaluate out/aberystwyth_s2_2021-05-27/classes.tif --labels "
+        "samples/aberystwyth_s2_2021-05-27_training_polygons.gpkg --map "
+        "forest=forest,grass=non_forest,urban=non_forest,water=non_forest --report eval/",
+    ),
+)
 def evaluate(
     classes: Annotated[Path, typer.Argument(help="A class raster (e.g. OUT/<scene>/classes.tif).")],
     labels: Annotated[str, typer.Option(help="Reference labels: a polygon file or class raster.")],
@@ -616,7 +764,10 @@ def evaluate(
     console.print(f"report → {', '.join(str(p) for p in result.outputs.values())}", highlight=False)
 
 
-@app.command()
+@app.command(
+    cls=ConventionalCommand,
+    epilog=examples("geoseg info samples/", "geoseg info scene.tif --bands blue,green,red,nir"),
+)
 @with_flags_of(scene=SCENE_FLAGS)
 def info(
     scenes: Annotated[str, typer.Argument(help="Scene directory, scene file, or http(s):// URL.")],
@@ -641,7 +792,9 @@ def info(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(
+    cls=ConventionalCommand, epilog=examples("geoseg schema", "geoseg schema workflows/schema.json")
+)
 def schema(
     path: Annotated[Path | None, typer.Argument(help="File to write (default: print it).")] = None,
 ) -> None:

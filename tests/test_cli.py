@@ -329,3 +329,63 @@ def test_vectorize_command_names_the_class_from_the_manifest(sample_run, tmp_pat
     assert set(table["scene"]) == {"pucallpa_2000"} and set(table["date"]) == {"2000-01-01"}
     unknown = runner.invoke(app, ["vectorize", str(classes), "-o", str(gpkg), "--class", "cloud"])
     assert unknown.exit_code == 2 and "unknown class 'cloud'" in unknown.output
+
+
+def test_every_command_help_shows_an_example_and_describes_every_option() -> None:
+    import typer.core
+
+    group = typer.main.get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+    for name, command in commands.items():
+        for param in command.params:
+            assert param.help, f"geoseg {name} {param.name}: no description"
+        shown = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "100"}).output
+        assert "Examples:" in shown and f"geoseg {name} " in shown.split("Examples:")[1], name
+        usage = shown.split("\n\n")[0] + shown.split("Usage:")[1].splitlines()[0]
+        assert "{" not in usage, usage
+        assert "<bool>" not in shown, name
+        for param in command.params:
+            if isinstance(param, typer.core.TyperArgument):
+                assert str(param.name).upper() in usage, (name, usage)
+
+
+def test_tables_fit_80_columns_with_names_shortened_in_the_middle(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from geoseg.reporting import output_lines, results_table
+    from geoseg.results import SceneResult
+
+    long = "costarica_landsat5_1986-02-06"
+    results = [
+        SceneResult(
+            long, "done", "", {"classes": tmp_path / long / "classes.tif"}, 3.0, 4, polygons=52
+        ),
+        SceneResult(
+            "pucallpa_2000",
+            "failed",
+            "a long message " * 5,
+            {"classes": tmp_path / "pucallpa_2000" / "classes.tif"},
+        ),
+    ]
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(results_table(results))
+    text = console.export_text()
+    assert "costarica_…_1986-02-06" in text and "polygons" in text and "52" in text
+    assert "see below" in text and max(map(len, text.splitlines())) <= 80
+    lines = output_lines(results)
+    assert lines[0] == f"outputs: {tmp_path}/<name>/"
+    assert f"costarica_…_1986-02-06 = {long}" in lines
+
+
+def test_a_scene_with_every_tile_done_says_what_still_runs() -> None:
+    from rich.console import Console
+
+    from geoseg.reporting import scene_progress
+
+    console = Console(width=80, record=True, file=open(os.devnull, "w"), force_terminal=True)  # noqa: SIM115
+    with scene_progress(console, True, "assembling COGs, polygons…") as update:
+        update("aberystwyth_s2_2021-05-27", 4, 4)
+        live = console._live_stack[-1]
+        progress_text = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        progress_text.print(live.get_renderable())
+        assert "assembling COGs, polygons…" in progress_text.export_text()

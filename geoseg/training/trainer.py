@@ -29,6 +29,9 @@ from geoseg.training.losses import IGNORE, DiceFocalLoss
 from geoseg.training.split import SpatialSplit, spatial_split
 from geoseg.version import __version__
 
+# (epoch from 1, batches done in it, batches per epoch, its mean loss so far)
+StepFn = Callable[[int, int, int, float], None]
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -173,9 +176,12 @@ def train(
     labels_note: str = "",
     half: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
+    on_step: StepFn | None = None,
 ) -> TrainResult:
     """Train, validate each epoch, keep the best weights; write ``out/model.safetensors`` + card
-    (float16 weights when ``half``). ``on_epoch`` receives each epoch's row of the history.
+    (float16 weights when ``half``). ``on_epoch`` receives each epoch's row of the history;
+    ``on_step`` each batch, as (epoch, batches done, batches per epoch, mean loss so far): an
+    epoch on a CPU takes minutes, and a progress display needs more than one call per epoch.
 
     On CUDA the forward pass runs under autocast (AMP) with a gradient scaler; CPU runs float32.
     """
@@ -251,6 +257,8 @@ def train(
             scaler.step(optimiser)
             scaler.update()
             losses.append(loss.item())
+            if on_step:
+                on_step(epoch + 1, len(losses), config.steps_per_epoch, float(np.mean(losses)))
         metrics = score_on(split.validation)
         history.append(
             {

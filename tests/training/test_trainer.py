@@ -40,7 +40,17 @@ def test_short_training_lowers_the_loss_and_writes_a_model_process_loads(
         patience=4,
         learning_rate=3e-3,
     )
-    result = train(scene, SpectralLabels(), tmp_path / "model", config, "spectral weak labels")
+    steps: list[tuple[int, int, int, float]] = []
+    result = train(
+        scene,
+        SpectralLabels(),
+        tmp_path / "model",
+        config,
+        "spectral weak labels",
+        on_step=lambda *step: steps.append(step),
+    )
+    assert [s[:3] for s in steps[:2]] == [(1, 1, 8), (1, 2, 8)]
+    assert len(steps) == 8 * len(result.history)
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < losses[0], losses
     card = load_checkpoint(result.checkpoint).card
@@ -76,10 +86,13 @@ def test_train_command_scores_test_blocks_once_with_a_shallow_encoder(tmp_path: 
             "1",
             "--test-fraction",
             "0.2",
+            "--threads",
+            "1",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "test blocks: F1" in result.output
+    assert "ran all 1 epochs; best epoch 1 kept" in result.output
     card = load_checkpoint(tmp_path / "m" / "model.safetensors").card
     assert (card.encoder_depth, card.stride) == (3, 8)
     assert card.overlap % card.stride == 0 and card.training["test"] is not None
