@@ -28,11 +28,13 @@ from geoseg.options import ChangeOptions, LossRule  # noqa: F401 (ChangeOptions:
 from geoseg.results import ChangeSummary
 from geoseg.scenes import Scene, grids_overlap
 from geoseg.store import BlockStore, Layer, read_probability
+from geoseg.styles import categories
 from geoseg.tiling import Block
 from geoseg.vectorizing import GroundMeasure
 
 UNCHANGED, LOSS, GAIN, UNKNOWN = 0, 1, 2, 255
 CHANGE_CLASSES = ("unchanged", "loss", "gain")  # loss.tif's values 0, 1, 2 (255: unknown)
+LOSS_LAYER = "loss"  # loss.gpkg's layer
 SCL_UNUSABLE = {
     0: "no data",
     1: "saturated or defective",
@@ -45,7 +47,7 @@ SCL_UNUSABLE = {
 QA_PIXEL_UNUSABLE_BITS = {0: "fill", 1: "dilated cloud", 2: "cirrus", 3: "cloud", 4: "cloud shadow"}
 CHANGE_LAYERS = (
     Layer("probability_drop", "float32", float("nan"), "AVERAGE", ("forest_probability_drop",)),
-    Layer("loss", "uint8", UNKNOWN, "NEAREST", ("change",)),
+    Layer("loss", "uint8", UNKNOWN, "NEAREST", ("change",), categories=categories(CHANGE_CLASSES)),
 )
 
 

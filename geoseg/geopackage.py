@@ -15,7 +15,7 @@ import pyogrio
 
 from geoseg.errors import OutputError
 
-LAYER = "polygons"
+LAYER = "polygons"  # the layer of a scene's polygons.gpkg; loss.gpkg's is "loss"
 GPKG_VERSION = "1.2"
 
 STYLE_QML = """<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
@@ -64,8 +64,10 @@ def write_geopackage(
     crs: str,
     empty: gpd.GeoDataFrame,
     metadata: dict[str, str],
+    layer: str = LAYER,
 ) -> int:
-    """Stream ``parts`` into ``path`` with sequential ids; return the feature count.
+    """Stream ``parts`` into the layer ``layer`` of ``path`` with sequential ids; return the
+    feature count.
 
     ``empty`` is a zero-row frame with the layer's columns, written when no part has rows, so an
     empty result is still a valid, typed layer. The file appears at ``path`` only when complete.
@@ -85,7 +87,7 @@ def write_geopackage(
             pyogrio.write_dataframe(
                 _with_ids(part, crs, count),
                 tmp,
-                layer=LAYER,
+                layer=layer,
                 promote_to_multi=True,
                 append=count > 0,
                 **({} if count else options),
@@ -93,9 +95,9 @@ def write_geopackage(
             count += len(part)
         if count == 0:
             pyogrio.write_dataframe(
-                _with_ids(empty, crs, 0), tmp, layer=LAYER, geometry_type="MultiPolygon", **options
+                _with_ids(empty, crs, 0), tmp, layer=layer, geometry_type="MultiPolygon", **options
             )
-        pyogrio.write_dataframe(style_table(), tmp, layer="layer_styles")
+        pyogrio.write_dataframe(style_table(layer), tmp, layer="layer_styles")
         os.replace(tmp, path)
     except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         tmp.unlink(missing_ok=True)

@@ -12,14 +12,16 @@ import numpy as np
 import pyogrio
 import rasterio
 import shapely
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from geoseg.change import GAIN, LOSS, UNKNOWN
 from geoseg.evaluation import IGNORE, GridLabels
 from geoseg.geopackage import LAYER
 from geoseg.grid import Grid
 from geoseg.scenes import Scene
+from geoseg.styles import CLASS_COLOURS
 
 COMPOSITES = (("red", "green", "blue"), ("swir16", "nir", "red"), ("nir", "red", "green"))
 OUTLINE = (255, 40, 0)
@@ -63,14 +65,23 @@ def write_quicklook(scene: Scene, polygons: Path | None, out: Path, max_size: in
     return _save(image, out)
 
 
-# Change overlay colours: loss red, gain cyan, unknown grey.
-CHANGE_COLOURS = {1: (255, 0, 0), 2: (0, 220, 255), 255: (128, 128, 128)}
+# Change overlay colours: the class colours of loss.tif (geoseg.styles), unknown grey.
+CHANGE_COLOURS = {
+    LOSS: CLASS_COLOURS["loss"],
+    GAIN: CLASS_COLOURS["gain"],
+    UNKNOWN: (128, 128, 128),
+}
+CHANGE_LEGEND = ((LOSS, "loss"), (GAIN, "gain"), (UNKNOWN, "unknown (no data, cloud)"))
+PANEL_GAP = 8
+TEXT_SIZE = 14
+BAND_HEIGHT = 24  # the title strip above the panels and the legend strip below
 
 
 def write_change_quicklook(
     before: Scene, after: Scene, loss: Path, out: Path, max_size: int = 700
 ) -> Path:
-    """Three panels: before, after, and after with loss (red), gain (cyan), unknown (grey)."""
+    """Three titled panels: before, after, and after with loss, gain and unknown in their
+    colours, above a legend of those colours: the PNG is read without the README."""
     shape = before.grid.preview_shape(max_size, enlarge=True)
     panels = [read_composite(before, shape), read_composite(after, shape)]
     with rasterio.open(loss) as src:
@@ -78,8 +89,53 @@ def write_change_quicklook(
     overlay = panels[1].copy()
     for value, colour in CHANGE_COLOURS.items():
         overlay[change == value] = colour
-    gap = np.full((shape[0], 8, 3), 255, np.uint8)
-    return _save(Image.fromarray(np.hstack([panels[0], gap, panels[1], gap, overlay])), out)
+    gap = np.full((shape[0], PANEL_GAP, 3), 255, np.uint8)
+    row = Image.fromarray(np.hstack([panels[0], gap, panels[1], gap, overlay]))
+    titles = (f"before: {_when(before)}", f"after: {_when(after)}", "change, on after")
+    return _save(_with_legend(_with_titles(row, shape[1], titles), CHANGE_LEGEND), out)
+
+
+def _when(scene: Scene) -> str:
+    """A panel's date and scene name (the date first: it is what tells the panels apart)."""
+    return f"{scene.date.isoformat()}  {scene.name}" if scene.date else scene.name
+
+
+def _with_titles(row: Image.Image, panel_width: int, titles: tuple[str, ...]) -> Image.Image:
+    """``row`` (panels ``panel_width`` wide, ``PANEL_GAP`` apart) under a strip of titles, each
+    cut to its panel's width."""
+    image = Image.new("RGB", (row.width, row.height + BAND_HEIGHT), "white")
+    image.paste(row, (0, BAND_HEIGHT))
+    draw, font = ImageDraw.Draw(image), _font()
+    for i, title in enumerate(titles):
+        text = _fitted(title, panel_width - 8, font)
+        draw.text((i * (panel_width + PANEL_GAP) + 4, 4), text, fill="black", font=font)
+    return image
+
+
+def _with_legend(image: Image.Image, entries: tuple[tuple[int, str], ...]) -> Image.Image:
+    """``image`` above a strip of colour swatches and their names."""
+    framed = Image.new("RGB", (image.width, image.height + BAND_HEIGHT), "white")
+    framed.paste(image, (0, 0))
+    draw, font = ImageDraw.Draw(framed), _font()
+    x, top = 4, image.height + 5
+    for value, name in entries:
+        draw.rectangle((x, top, x + 14, top + 14), fill=CHANGE_COLOURS[value], outline="black")
+        draw.text((x + 20, top), name, fill="black", font=font)
+        x += 20 + int(draw.textlength(name, font=font)) + 16
+    return framed
+
+
+def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=TEXT_SIZE)
+
+
+def _fitted(text: str, width: int, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> str:
+    """``text``, cut with an ellipsis to fit ``width`` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def _save(image: Image.Image, out: Path) -> Path:

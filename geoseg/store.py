@@ -15,13 +15,16 @@ A segmentation's layers (``segmentation_layers``):
   the price is a resolution of 0.004;
 - ``classes``: uint8 argmax class index, 255 = nodata; a tie goes to the class listed first (for
   the forest models non_forest: a probability of exactly 0.5 is not forest, as in ``change``).
+
+A layer with ``categories`` is assembled with a colour table and class names, and a layer with a
+``display_band`` with a QGIS style beside it (``geoseg.styles``): the COGs open in class colours.
 """
 
 import errno
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from uuid import uuid4
 from xml.sax.saxutils import escape
@@ -33,6 +36,7 @@ from rasterio.windows import Window
 
 from geoseg.errors import OutputError
 from geoseg.grid import Grid
+from geoseg.styles import Category, categories, paletted_qml, pseudocolour_qml, vrt_palette
 from geoseg.tiling import Block
 
 CLASS_NODATA = 255
@@ -42,7 +46,9 @@ FULL_DISK_BYTES = 16 * 2**20  # less free space than this after a failed write: 
 
 @dataclass(frozen=True)
 class Layer:
-    """One output raster: its data type, nodata value, overview resampling and band names."""
+    """One output raster: its data type, nodata value, overview resampling and band names, and
+    how it is shown: a class raster's classes (value, name, colour), or the band a multi-band
+    raster is shown by (1-based)."""
 
     name: str
     dtype: str
@@ -50,6 +56,16 @@ class Layer:
     resampling: str
     bands: tuple[str, ...]
     scale: float = 1.0  # value = stored × scale (metadata of every band)
+    categories: tuple[Category, ...] = ()
+    display_band: int | None = None
+
+    def style(self) -> str | None:
+        """The layer's QGIS style (QML), or None when QGIS's own default shows it well."""
+        if self.categories:
+            return paletted_qml(self.categories)
+        if self.display_band is not None:
+            return pseudocolour_qml(self.display_band)
+        return None
 
     def encode(self, data: np.ndarray) -> np.ndarray:
         """Values (NaN = nodata) as stored: scaled and rounded for integer layers."""
@@ -68,6 +84,9 @@ PROBABILITY_STEPS = 254  # uint8 probabilities: 0 … 254 for 0 … 1, 255 = nod
 def segmentation_layers(
     class_names: tuple[str, ...], probability_dtype: str = "float32"
 ) -> tuple[Layer, Layer]:
+    """A segmentation's probability and classes layers; probability is shown by its forest
+    band (the class polygons and change are about), else its last class's."""
+    shown = class_names.index("forest") + 1 if "forest" in class_names else len(class_names)
     probability = (
         Layer("probability", "float32", float("nan"), "AVERAGE", class_names)
         if probability_dtype == "float32"
@@ -75,7 +94,10 @@ def segmentation_layers(
             "probability", "uint8", CLASS_NODATA, "AVERAGE", class_names, 1 / PROBABILITY_STEPS
         )
     )
-    return probability, Layer("classes", "uint8", CLASS_NODATA, "NEAREST", ("class",))
+    classes = Layer(
+        "classes", "uint8", CLASS_NODATA, "NEAREST", ("class",), categories=categories(class_names)
+    )
+    return replace(probability, display_band=shown), classes
 
 
 def read_probability(path: str | Path, band: int, window: Window) -> np.ndarray:
@@ -181,6 +203,7 @@ class BlockStore:
                 f"<Description>{escape(names[band - 1])}</Description>"
                 f"<NoDataValue>{nodata}</NoDataValue>"
                 f"{f'<Scale>{layer.scale!r}</Scale>' if layer.scale != 1.0 else ''}"
+                f"{vrt_palette(layer.categories) if layer.categories else ''}"
                 f"{sources}</VRTRasterBand>"
             )
         t = self.grid.transform
@@ -192,7 +215,8 @@ class BlockStore:
         )
 
     def assemble(self, name: str, blocks: list[Block], final: Path, threads: int = 1) -> Path:
-        """Stream a layer's blocks into a COG at ``final`` (temporary name, then rename)."""
+        """Stream a layer's blocks into a COG at ``final`` (temporary name, then rename), and
+        write its QGIS style beside it (``final`` with ``.qml``) when it has one."""
         vrt = self.root / f"{name}.vrt"
         vrt.write_text(self.vrt_xml(name, blocks))
         tmp = self.root / f".{final.name}.{uuid4().hex[:12]}.tmp"
@@ -200,8 +224,9 @@ class BlockStore:
         try:
             # GDAL keeps up to this many block files open while it reads the VRT, each holding
             # decoded blocks (~2 MB): the default 100 made memory grow with scene size up to
-            # 100 blocks.
-            with rasterio.Env(GDAL_MAX_DATASET_POOL_SIZE=BLOCK_FILES_OPEN):
+            # 100 blocks. Without PAM, nothing GDAL cannot store in the TIFF itself lands in a
+            # stray .aux.xml beside the temporary file.
+            with rasterio.Env(GDAL_MAX_DATASET_POOL_SIZE=BLOCK_FILES_OPEN, GDAL_PAM_ENABLED="NO"):
                 rasterio.shutil.copy(
                     vrt,
                     tmp,
@@ -215,6 +240,7 @@ class BlockStore:
                     num_threads=str(threads),
                 )
             os.replace(tmp, final)
+            write_style(self.layer(name), final)
         except (rasterio.errors.RasterioError, OSError) as exc:
             raise OutputError(f"{final}: cannot write ({write_problem(exc, final)})") from None
         finally:
@@ -238,6 +264,22 @@ class BlockStore:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def write_style(layer: Layer, raster: Path) -> Path | None:
+    """Write ``layer``'s QGIS style, if it has one, as ``<raster>.qml``: QGIS loads a same-name
+    QML as the layer's default style."""
+    qml = layer.style()
+    if qml is None:
+        return None
+    path = raster.with_suffix(".qml")
+    tmp = path.with_name(f".{path.name}.{uuid4().hex[:12]}.tmp")
+    try:
+        tmp.write_text(qml)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def saved_blocks(folder: Path) -> tuple[int, int]:

@@ -36,6 +36,7 @@ from rasterio.features import shapes, sieve
 from rasterio.windows import Window
 from scipy import ndimage
 
+from geoseg.geopackage import LAYER
 from geoseg.grid import Grid
 from geoseg.options import PolygonOptions
 from geoseg.store import read_probability
@@ -50,13 +51,15 @@ class VectorizeOptions:
     """Which class to vectorize (index in the raster; ``class_name`` fills the ``class`` column).
 
     ``probability_band`` is the band of the probability raster averaged over each polygon
-    (1-based; default: the target class's band, ``target + 1``).
+    (1-based; default: the target class's band, ``target + 1``). ``layer``: the GeoPackage layer
+    written (QGIS shows it by this name).
     """
 
     target: int
     class_name: str
     polygons: PolygonOptions = field(default_factory=PolygonOptions)
     probability_band: int | None = None
+    layer: str = LAYER
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,25 @@ class PolygonInfo:
 
     @classmethod
     def for_scene(cls, scene: str, date: str | None, model: str) -> "PolygonInfo":
-        return cls((("scene", scene), ("date", date), ("model", model)))
+        """A scene's polygon attributes; ``model`` is a model id (``ModelRef.id``), recorded
+        without the checkpoint's folder (``portable_model_id``)."""
+        return cls((("scene", scene), ("date", date), ("model", portable_model_id(model))))
 
     @property
     def label(self) -> str:
         """A short description of whose polygons these are (for layer metadata)."""
         values = dict(self.attributes)
         return str(values.get("scene") or values.get("scene_after") or "raster")
+
+
+def portable_model_id(model: str) -> str:
+    """A model id as polygons carry it: a checkpoint by its file name and checksum
+    (``unet.safetensors@sha256:…``), not by a folder of the machine that ran it, which
+    means nothing to whoever receives the polygons; builtin models as they are."""
+    spec, pinned, rest = model.partition("@sha256:")
+    if spec.startswith("builtin:") or not spec:
+        return model
+    return f"{Path(spec).name or spec}{pinned}{rest}"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import rasterio
 import shapely
 from affine import Affine
 from distributed import Client
+from PIL import Image
 from rasterio.crs import CRS
 from rasterio.windows import Window
 from scipy import ndimage
@@ -19,6 +20,7 @@ from geoseg import ProcessConfig
 from geoseg.change import (
     GAIN,
     LOSS,
+    LOSS_LAYER,
     UNCHANGED,
     UNKNOWN,
     LossRule,
@@ -27,7 +29,6 @@ from geoseg.change import (
     usable,
 )
 from geoseg.errors import ConfigError
-from geoseg.geopackage import LAYER
 from geoseg.grid import Grid
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.pipeline import change, change_pairs
@@ -190,7 +191,7 @@ def test_painted_clearings_are_found_with_their_areas(
         ProcessConfig(tile_size=TILE, overlap=0, block_size=256),
         client=client,
     )
-    polygons = pyogrio.read_dataframe(result.outputs["polygons"], layer=LAYER)
+    polygons = pyogrio.read_dataframe(result.outputs["polygons"], layer=LOSS_LAYER)
     for hectares, (r, c, side) in truth.items():
         if hectares < 1:
             continue
@@ -229,6 +230,10 @@ def test_quicklook_and_summary_files(client: Client, tmp_path: Path, painted) ->
         assert result.outputs[name].parent == tmp_path
         assert result.outputs[name].exists(), name
     assert not (tmp_path / ".geoseg-work").exists()
+    with Image.open(result.outputs["quicklook"]) as quicklook:
+        # three panels with a title strip above and a legend strip below
+        width, height = quicklook.size
+        assert height > width // 3 + 40
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert result.summary is not None
     assert manifest["summary"] == result.summary.model_dump(mode="json")
@@ -242,6 +247,25 @@ def _pair(tmp_path: Path, **after_kwargs) -> tuple[Path, Path]:
     data = kwargs.pop("data", forest_scene(seed=1))
     name = kwargs.pop("name", "b_2005-01-01.tif")
     return before, write_raster(tmp_path / name, data, **kwargs)
+
+
+def test_loss_opens_in_class_colours_with_named_layers(
+    client: Client, tmp_path: Path, painted
+) -> None:
+    """loss.tif carries its colour table and class names; loss.qml names the classes for QGIS;
+    loss.gpkg's layer is "loss"."""
+    before, after, *_ = painted
+    result = change(before, after, tmp_path, ProcessConfig(tile_size=512, overlap=0), client=client)
+    with rasterio.open(result.outputs["loss"]) as src:
+        colours = src.colormap(1)
+        names = src.tags(1)
+    assert colours[1][:3] == (220, 20, 20) and colours[2][:3] == (30, 90, 255)
+    assert colours[0][:3] == (211, 211, 211)
+    assert names["CLASS_0"] == "unchanged" and names["CLASS_1"] == "loss"
+    qml = (tmp_path / "loss.qml").read_text()
+    assert 'type="paletted"' in qml and 'label="gain"' in qml and 'value="255"' not in qml
+    assert not list(tmp_path.glob("*.aux.xml"))
+    assert pyogrio.list_layers(result.outputs["polygons"])[0][0] == "loss"
 
 
 def test_pairs_that_cannot_be_compared_are_one_line_errors(client: Client, tmp_path: Path) -> None:
@@ -279,7 +303,7 @@ def test_everything_masked_gives_a_clean_empty_result(client: Client, tmp_path: 
     result = change(before, after, tmp_path / "out", client=client)
     assert result.summary is not None
     assert result.summary.observed_share == 0 and result.summary.loss_ha == 0
-    assert pyogrio.read_info(result.outputs["polygons"], layer=LAYER)["features"] == 0
+    assert pyogrio.read_info(result.outputs["polygons"], layer=LOSS_LAYER)["features"] == 0
     with rasterio.open(result.outputs["loss"]) as src:
         assert (src.read(1) == UNKNOWN).all()
 

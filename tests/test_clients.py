@@ -66,6 +66,12 @@ def test_gdalinfo_reads_the_cogs(sample_run) -> None:
     assert info["metadata"]["IMAGE_STRUCTURE"]["LAYOUT"] == "COG"
     assert info["bands"][0]["noDataValue"] == 255
     assert len(info["bands"][0]["overviews"]) >= 1
+    # Class colours and names inside the TIFF (no .aux.xml beside it)
+    band = info["bands"][0]
+    assert band["colorInterpretation"] == "Palette"
+    assert band["colorTable"]["entries"][:2] == [[230, 200, 120, 255], [34, 139, 34, 255]]
+    assert band["metadata"][""] == {"CLASS_0": "non_forest", "CLASS_1": "forest"}
+    assert not list((out / SCENE).glob("*.aux.xml"))
 
 
 @pytest.mark.skipif(not QGIS_PROCESS.exists(), reason="QGIS is not installed")
@@ -129,3 +135,75 @@ def test_qgis_opens_the_layer_with_its_stored_default_style(sample_run) -> None:
         timeout=120,
     )
     assert out.stdout.split("\n")[-2] == "True True (255, 120, 0, 110) (200, 30, 0, 255)"
+
+
+# Renders each raster as QGIS opens it (its default style) to a PNG; reports the renderer, its
+# classes, and the most common colours of the picture.
+QGIS_RENDER = """
+import json, sys
+from qgis.core import QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsRasterLayer
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+app = QgsApplication([], False)
+app.initQgis()
+report = {}
+for raster, png in zip(sys.argv[1::2], sys.argv[2::2]):
+    layer = QgsRasterLayer(raster, "layer")
+    renderer = layer.renderer()
+    entry = {"renderer": renderer.type(), "bands": renderer.usesBands()}
+    if renderer.type() == "paletted":
+        entry["classes"] = [[int(c.value), c.label, list(c.color.getRgb()[:3])]
+                            for c in renderer.classes()]
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(layer.crs())
+    settings.setExtent(layer.extent())
+    settings.setOutputSize(QSize(400, 400))
+    settings.setBackgroundColor(QColor(255, 255, 255))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    image.save(png)
+    counts = {}
+    for x in range(0, image.width(), 4):
+        for y in range(0, image.height(), 4):
+            rgb = str(list(QColor(image.pixel(x, y)).getRgb()[:3]))
+            counts[rgb] = counts.get(rgb, 0) + 1
+    entry["colours"] = counts
+    report[raster] = entry
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.skipif(not _system_python_has_qgis(), reason="python3-qgis is not installed")
+def test_qgis_shows_classes_in_their_colours_and_probability_as_one_band(
+    sample_run, tmp_path: Path
+) -> None:
+    """QGIS opens classes.tif paletted with named classes, drawn in the class colours, and
+    probability.tif as one band (forest) on a ramp, not as an RGB composite of its bands."""
+    out, _ = sample_run
+    classes, probability = out / SCENE / "classes.tif", out / SCENE / "probability.tif"
+    run = subprocess.run(
+        [
+            "/usr/bin/python3",
+            "-c",
+            QGIS_RENDER,
+            *(str(classes), str(tmp_path / "classes.png")),
+            *(str(probability), str(tmp_path / "probability.png")),
+        ],
+        capture_output=True,
+        text=True,
+        env=QGIS_ENV,
+        check=True,
+        timeout=120,
+    )
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    shown = report[str(classes)]
+    assert shown["renderer"] == "paletted"
+    assert shown["classes"] == [[0, "non_forest", [230, 200, 120]], [1, "forest", [34, 139, 34]]]
+    colours = shown["colours"]
+    assert set(colours) <= {"[230, 200, 120]", "[34, 139, 34]", "[255, 255, 255]"}
+    assert colours["[34, 139, 34]"] > colours["[230, 200, 120]"] > 0  # a mostly forested scene
+    ramp = report[str(probability)]
+    assert ramp["renderer"] == "singlebandpseudocolor" and ramp["bands"] == [2]

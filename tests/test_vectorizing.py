@@ -279,3 +279,13 @@ def test_vectorize_command_reads_class_loss_and_error_rasters(
             assert set(table[column]) == {value}, (name, column)
         if name == "miss":
             assert table.area_ha.sum() == pytest.approx(misses * 0.01)
+
+
+def test_polygons_name_a_checkpoint_by_file_and_checksum_not_by_its_folder() -> None:
+    """The ``model`` attribute travels with the polygons: a local folder means nothing there."""
+    info = PolygonInfo.for_scene(
+        "s", None, "/home/ana/models/unet.safetensors@sha256:0123456789abcdef~fp16"
+    )
+    assert dict(info.attributes)["model"] == "unet.safetensors@sha256:0123456789abcdef~fp16"
+    builtin = PolygonInfo.for_scene("s", None, "builtin:unet-mobilenetv2-aberystwyth")
+    assert dict(builtin.attributes)["model"] == "builtin:unet-mobilenetv2-aberystwyth"

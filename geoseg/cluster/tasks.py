@@ -150,7 +150,7 @@ def write_polygons(
     """Stream every part file, in order, into the GeoPackage ``out``."""
     finished = (pyogrio.read_dataframe(p) for p in parts if p.exists())
     empty = vectorizing.polygon_table([], grid, options, info)
-    return write_geopackage(finished, out, grid.crs.to_wkt(), empty, metadata)
+    return write_geopackage(finished, out, grid.crs.to_wkt(), empty, metadata, options.layer)
 
 
 @task()

@@ -16,6 +16,7 @@ from geoseg.change import (
     CHANGE_CLASSES,
     CHANGE_LAYERS,
     LOSS,
+    LOSS_LAYER,
     ChangeOptions,
     check_dates,
     consecutive_pairs,
@@ -202,7 +203,9 @@ def _compare_pair(
     yield from vectorize_job(
         outputs["loss"],
         outputs["polygons"],
-        VectorizeOptions(LOSS, "forest_loss", options.polygons, probability_band=1),
+        VectorizeOptions(
+            LOSS, "forest_loss", options.polygons, probability_band=1, layer=LOSS_LAYER
+        ),
         info,
         outputs["probability_drop"],
     )
