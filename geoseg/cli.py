@@ -24,7 +24,7 @@ from rich.markup import escape
 from geoseg.cluster import connect
 from geoseg.errors import ConfigError, GeosegError, GeosegNote
 from geoseg.locations import output_folder, printable, redact
-from geoseg.models import model_card, resolve_model
+from geoseg.models import model_card, require_torch, resolve_model
 from geoseg.options import (
     ChangeOptions,
     ClusterOptions,
@@ -660,10 +660,12 @@ def train(
     # Imported here: torch is heavy, and the other commands never need it.
     from geoseg.training.inputs import one_scene
     from geoseg.training.labels import labels_from_option
-    from geoseg.training.trainer import TrainConfig
-    from geoseg.training.trainer import train as run_train
 
     with one_line_errors():
+        require_torch("geoseg train")  # one line, not an ImportError, without the torch extra
+        from geoseg.training.trainer import TrainConfig
+        from geoseg.training.trainer import train as run_train
+
         config = TrainConfig(
             arch,
             encoder,
