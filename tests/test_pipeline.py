@@ -172,6 +172,41 @@ def test_rerun_skips_up_to_date_scenes_and_overwrite_redoes_them(
     assert (out / "forest" / "classes.tif").read_bytes() == before  # pixelwise: same classes
 
 
+def test_a_rerun_writes_exactly_its_outputs_and_the_manifest_lists_every_file(
+    client: Client, tmp_path: Path
+) -> None:
+    """Issue 17: `--quicklook` after a run without it is not "up to date"; a rerun without it (or
+    without polygons) removes the earlier run's quicklook.png (polygons.gpkg) instead of leaving
+    it beside outputs it does not belong to; a user's own file in the folder stays."""
+    scene = write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
+    out, folder = tmp_path / "out", tmp_path / "out" / "forest"
+
+    def run(**options: object) -> SceneResult:
+        [result] = process(scene, out, ProcessConfig(**options), client=client)
+        return result
+
+    def written() -> set[str]:
+        return {p.name for p in folder.iterdir()}
+
+    assert run().status == "done"
+    (folder / "notes.txt").write_text("mine")
+    with_quicklook = run(quicklook=True)
+    assert with_quicklook.status == "done"
+    assert "quicklook" in with_quicklook.outputs
+    assert written() == {*OUTPUTS, "quicklook.png", "notes.txt"}
+    assert run(quicklook=True).message == "up to date"
+    assert run().status == "done"  # without the quicklook: not the same outputs
+    assert written() == {*OUTPUTS, "notes.txt"}
+    assert run(polygons=None).status == "done"
+    assert written() == set(OUTPUTS) - {"polygons.gpkg"} | {"notes.txt"}
+    manifest = Manifest.read(folder)
+    assert manifest is not None
+    # every file the run wrote, item.json included, is in the manifest (which lists all but itself)
+    assert set(manifest.outputs.values()) == written() - {MANIFEST, "notes.txt"}
+    assert set(manifest.files) == set(manifest.outputs.values())
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
 class Interrupt(Exception):
     """Stands for the client dying part-way through a run."""
 
