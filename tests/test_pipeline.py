@@ -207,6 +207,27 @@ def test_a_rerun_writes_exactly_its_outputs_and_the_manifest_lists_every_file(
     assert (folder / "notes.txt").read_text() == "mine"
 
 
+def test_run_workflow_overwrites_on_request_and_writes_where_told(
+    client: Client, tmp_path: Path
+) -> None:
+    """Issue 17: `run` takes --overwrite like `process` (run_workflow's ``overwrite``), and a
+    caller (tests, notebooks) can send a workflow's outputs elsewhere than its outputs.dir."""
+    from geoseg.pipeline import run_workflow
+
+    write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
+    workflow = tmp_path / "wf.yaml"
+    workflow.write_text("name: t\nscenes: [in/]\noutputs: {dir: out}\nsteps: [process]\n")
+    assert [r.status for r in run_workflow(workflow, client=client).scenes] == ["done"]
+    again = run_workflow(workflow, client=client).scenes
+    assert [(r.status, r.message) for r in again] == [("skipped", "up to date")]
+    redone = run_workflow(workflow, overwrite=True, client=client).scenes
+    assert [r.status for r in redone] == ["done"]
+    elsewhere = run_workflow(workflow, out_dir=tmp_path / "elsewhere", client=client)
+    assert elsewhere.out_dir == tmp_path / "elsewhere"
+    assert [r.status for r in elsewhere.scenes] == ["done"]
+    assert (tmp_path / "elsewhere" / "scenes" / "forest" / MANIFEST).is_file()
+
+
 class Interrupt(Exception):
     """Stands for the client dying part-way through a run."""
 
