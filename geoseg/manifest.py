@@ -211,10 +211,16 @@ class Manifest(_Record):
     def output_paths(self, folder: Path) -> dict[str, Path]:
         return {name: folder / file for name, file in self.outputs.items()}
 
-    def is_complete(self, folder: Path, fingerprint: str) -> bool:
-        """Do the outputs in ``folder`` come from exactly these inputs and parameters, and are
-        they the very files this manifest was written for (sizes, then SHA-256)?"""
+    def is_complete(
+        self, folder: Path, fingerprint: str, outputs: dict[str, str] | None = None
+    ) -> bool:
+        """Do the outputs in ``folder`` come from exactly these inputs and parameters, are they
+        the very files this manifest was written for (sizes, then SHA-256), and (given
+        ``outputs``: key → file name) exactly the outputs this run would write? An option that
+        only adds or drops a file (a quicklook) is out of the fingerprint, not out of this."""
         if self.fingerprint != fingerprint or set(self.files) != set(self.outputs.values()):
+            return False
+        if outputs is not None and dict(self.outputs) != outputs:
             return False
         paths = [(folder / name, digest) for name, digest in self.files.items()]
         return all(p.is_file() and p.stat().st_size == d.size for p, d in paths) and all(
@@ -252,6 +258,29 @@ def manifest_kind(folder: Path) -> str | None:
         return "other"
     kind = data.get("kind") if isinstance(data, dict) else None
     return kind if kind in ("scene", "change", "evaluation") else "other"
+
+
+def listed_outputs(folder: Path) -> set[str]:
+    """The file names the manifest in ``folder`` lists as outputs, read loosely (any layout, no
+    checksum): what an earlier run wrote there, which a run that writes less removes (only names
+    it writes itself: see ``geoseg.pipeline.process.remove_earlier_outputs``). Empty without a
+    readable manifest."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return set()
+    outputs = data.get("outputs") if isinstance(data, dict) else None
+    if not isinstance(outputs, dict):
+        return set()
+    return {name for name in outputs.values() if isinstance(name, str) and _is_plain(name)}
+
+
+def _is_plain(name: str) -> bool:
+    try:
+        _plain_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def package_versions() -> dict[str, str]:

@@ -201,7 +201,9 @@ class ProcessConfig(Options):
     """Options of ``process`` (and of the segmentation ``change`` runs)."""
 
     # Options that change how a run goes, not the probabilities, classes and polygons it
-    # writes: left out of the fingerprint that decides whether outputs are up to date.
+    # writes: left out of the fingerprint (which also keys the reusable blocks). `quicklook`
+    # adds a file without changing the others: outputs are up to date only when their manifest
+    # lists exactly the files this run writes (``geoseg.pipeline.process.planned_outputs``).
     RUN_ONLY: ClassVar[frozenset[str]] = frozenset(
         {"overwrite", "max_blocks_in_flight", "batch_size", "quicklook", "max_pixels"}
     )

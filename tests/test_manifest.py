@@ -9,7 +9,7 @@ from distributed import Client
 
 from geoseg import ProcessConfig, process
 from geoseg.errors import ConfigError
-from geoseg.manifest import MANIFEST, Manifest
+from geoseg.manifest import MANIFEST, Manifest, listed_outputs
 from geoseg.pipeline.vectorize import described_raster
 
 from .conftest import BGRN, forest_scene, write_raster
@@ -70,3 +70,15 @@ def test_vectorize_refuses_a_class_raster_whose_manifest_was_edited(processed: P
     edit(processed, {"class_rasters": {"classes": {"classes": ["forest", "non_forest"]}}})
     with pytest.raises(ConfigError, match="edited or damaged"):
         described_raster(processed / "classes.tif")
+
+
+def test_listed_outputs_reads_any_manifest_loosely_and_keeps_plain_names(tmp_path: Path) -> None:
+    """What a rerun may remove as an earlier run's outputs: the file names a manifest lists, of
+    any layout (an older geoseg's too), never a path leading out of the folder."""
+    assert listed_outputs(tmp_path) == set()
+    (tmp_path / MANIFEST).write_text(
+        json.dumps({"outputs": {"quicklook": "quicklook.png", "x": "../elsewhere.tif", "y": 3}})
+    )
+    assert listed_outputs(tmp_path) == {"quicklook.png"}
+    (tmp_path / MANIFEST).write_text("not json")
+    assert listed_outputs(tmp_path) == set()

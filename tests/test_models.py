@@ -26,7 +26,7 @@ from geoseg.cli import app
 from geoseg.cluster.connect import cluster_shape, local_cluster
 from geoseg.errors import ModelError
 from geoseg.models import DEFAULT_MODEL, ModelRef, load_model, resolve_model
-from geoseg.models.base import ModelCard
+from geoseg.models.base import ModelCard, require_bands
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.models.torch_models import (
     CPU_FORWARD_TILES,
@@ -65,6 +65,33 @@ def test_spectral_model_uses_swir22_only_when_present() -> None:
     assert model.input_bands(("red", "nir", "swir22")) == ("red", "nir", "swir22")
     with pytest.raises(ModelError, match="needs bands \\['nir'\\]"):
         model.input_bands(("red", "green"))
+
+
+def test_band_message_says_what_the_model_reads_and_what_the_scene_is() -> None:
+    """A Sentinel-2 model on a Landsat composite: `bands` cannot help, so the message says the
+    model reads Sentinel-2's bands, what the scene is, and which model fits it (issue 17)."""
+    card = ModelCard(
+        name="s2-net",
+        architecture="Unet",
+        bands=("blue", "green", "red", "rededge1", "nir", "swir16"),
+        classes=("non_forest", "forest"),
+        target_class="non_forest",
+    )
+    landsat = ("swir16", "nir", "red", "green")
+    with pytest.raises(ModelError) as unknown:
+        require_bands(card, landsat, card.bands)
+    message = str(unknown.value)
+    assert message.startswith("model s2-net needs bands ['blue', 'rededge1'] the scene lacks: ")
+    assert "it reads Sentinel-2's bands (blue, green, red, rededge1, nir, swir16)" in message
+    assert "this scene has 4 bands (swir16, nir, red, green), not Sentinel-2's" in message
+    assert "builtin:spectral-forest (red and nir) on this one" in message
+    assert unknown.value.options == ("bands",)
+    with pytest.raises(ModelError, match="this scene is Landsat TM/ETM\\+ with 4 bands \\(swir16"):
+        require_bands(card, landsat, card.bands, sensor="landsat-tm")
+    with pytest.raises(ModelError) as spectral:
+        SpectralForestModel().input_bands(("red", "green"))
+    assert "it reads red, nir, and this scene has 2 bands (red, green);" in str(spectral.value)
+    assert "spectral-forest (red and nir) on this one" not in str(spectral.value)
 
 
 def test_builtin_model_does_not_import_torch() -> None:

@@ -172,6 +172,62 @@ def test_rerun_skips_up_to_date_scenes_and_overwrite_redoes_them(
     assert (out / "forest" / "classes.tif").read_bytes() == before  # pixelwise: same classes
 
 
+def test_a_rerun_writes_exactly_its_outputs_and_the_manifest_lists_every_file(
+    client: Client, tmp_path: Path
+) -> None:
+    """Issue 17: `--quicklook` after a run without it is not "up to date"; a rerun without it (or
+    without polygons) removes the earlier run's quicklook.png (polygons.gpkg) instead of leaving
+    it beside outputs it does not belong to; a user's own file in the folder stays."""
+    scene = write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
+    out, folder = tmp_path / "out", tmp_path / "out" / "forest"
+
+    def run(**options: object) -> SceneResult:
+        [result] = process(scene, out, ProcessConfig(**options), client=client)
+        return result
+
+    def written() -> set[str]:
+        return {p.name for p in folder.iterdir()}
+
+    assert run().status == "done"
+    (folder / "notes.txt").write_text("mine")
+    with_quicklook = run(quicklook=True)
+    assert with_quicklook.status == "done"
+    assert "quicklook" in with_quicklook.outputs
+    assert written() == {*OUTPUTS, "quicklook.png", "notes.txt"}
+    assert run(quicklook=True).message == "up to date"
+    assert run().status == "done"  # without the quicklook: not the same outputs
+    assert written() == {*OUTPUTS, "notes.txt"}
+    assert run(polygons=None).status == "done"
+    assert written() == set(OUTPUTS) - {"polygons.gpkg"} | {"notes.txt"}
+    manifest = Manifest.read(folder)
+    assert manifest is not None
+    # every file the run wrote, item.json included, is in the manifest (which lists all but itself)
+    assert set(manifest.outputs.values()) == written() - {MANIFEST, "notes.txt"}
+    assert set(manifest.files) == set(manifest.outputs.values())
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
+def test_run_workflow_overwrites_on_request_and_writes_where_told(
+    client: Client, tmp_path: Path
+) -> None:
+    """Issue 17: `run` takes --overwrite like `process` (run_workflow's ``overwrite``), and a
+    caller (tests, notebooks) can send a workflow's outputs elsewhere than its outputs.dir."""
+    from geoseg.pipeline import run_workflow
+
+    write_raster(tmp_path / "in" / "forest.tif", forest_scene(), descriptions=BGRN)
+    workflow = tmp_path / "wf.yaml"
+    workflow.write_text("name: t\nscenes: [in/]\noutputs: {dir: out}\nsteps: [process]\n")
+    assert [r.status for r in run_workflow(workflow, client=client).scenes] == ["done"]
+    again = run_workflow(workflow, client=client).scenes
+    assert [(r.status, r.message) for r in again] == [("skipped", "up to date")]
+    redone = run_workflow(workflow, overwrite=True, client=client).scenes
+    assert [r.status for r in redone] == ["done"]
+    elsewhere = run_workflow(workflow, out_dir=tmp_path / "elsewhere", client=client)
+    assert elsewhere.out_dir == tmp_path / "elsewhere"
+    assert [r.status for r in elsewhere.scenes] == ["done"]
+    assert (tmp_path / "elsewhere" / "scenes" / "forest" / MANIFEST).is_file()
+
+
 class Interrupt(Exception):
     """Stands for the client dying part-way through a run."""
 

@@ -7,7 +7,7 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from geoseg.bands import CANONICAL
+from geoseg.bands import CANONICAL, CODES
 from geoseg.errors import ModelError
 
 
@@ -115,14 +115,71 @@ class Model(Protocol):
         ...
 
 
+# How band-requirement messages name the sensors of ``geoseg.bands.SENSORS``.
+SENSOR_NAMES = {
+    "sentinel2": "Sentinel-2",
+    "landsat-tm": "Landsat TM/ETM+",
+    "landsat-oli": "Landsat OLI",
+}
+
+
 def require_bands(
-    card: ModelCard, available: tuple[str, ...], needed: tuple[str, ...]
+    card: ModelCard,
+    available: tuple[str, ...],
+    needed: tuple[str, ...],
+    sensor: str | None = None,
 ) -> tuple[str, ...]:
+    """``needed`` when the scene has every band of it; else a ``ModelError`` that says what the
+    model reads (a sensor's bands, when only one sensor has them all) and what the scene is, since
+    `bands` only renames bands a file has: a Landsat scene can never feed a Sentinel-2 model.
+
+    ``sensor`` is the scene's sensor when the caller knows it (``Scene.sensor``)."""
     missing = [b for b in needed if b not in available]
     if missing:
         raise ModelError(
-            f"model {card.name} needs bands {missing} the scene lacks "
-            f"(it has {', '.join(available)}); name the scene's bands with `bands`",
+            f"model {card.name} needs bands {missing} the scene lacks: "
+            f"{_what_model_reads(needed)}, and {_what_scene_is(available, needed, sensor)}; "
+            f"{_what_to_do(card, available, needed)}",
             options=("bands",),
         )
     return needed
+
+
+def _sensor_of(bands: tuple[str, ...]) -> str | None:
+    """The one sensor whose bands include all of ``bands`` (Sentinel-2 for red-edge bands), or
+    None when several have them (red and nir: every sensor) or none does."""
+    having = [name for name, codes in CODES.items() if set(bands) <= set(codes.values())]
+    return having[0] if len(having) == 1 else None
+
+
+def _what_model_reads(needed: tuple[str, ...]) -> str:
+    """``it reads Sentinel-2's bands (blue, …)``, or ``it reads red, nir``."""
+    sensor = _sensor_of(needed)
+    if sensor is None:
+        return f"it reads {', '.join(needed)}"
+    return f"it reads {SENSOR_NAMES[sensor]}'s bands ({', '.join(needed)})"
+
+
+def _what_scene_is(available: tuple[str, ...], needed: tuple[str, ...], sensor: str | None) -> str:
+    """The scene's sensor (when known) and bands; a scene of unknown sensor that lacks bands only
+    one sensor has is named for what it likely is (a Landsat scene or a band composite)."""
+    bands = f"{len(available)} band{'s' * (len(available) != 1)} ({', '.join(available)})"
+    if sensor is not None:
+        return f"this scene is {SENSOR_NAMES.get(sensor, sensor)} with {bands}"
+    model_sensor = _sensor_of(needed)
+    if model_sensor is not None and _sensor_of(available) != model_sensor:
+        return (
+            f"this scene has {bands}, not {SENSOR_NAMES[model_sensor]}'s (another sensor's, or a "
+            "band composite)"
+        )
+    return f"this scene has {bands}"
+
+
+def _what_to_do(card: ModelCard, available: tuple[str, ...], needed: tuple[str, ...]) -> str:
+    """Run the model on a scene it fits, or a model that fits this scene; renaming bands helps
+    only when the file names them wrongly."""
+    sensor = _sensor_of(needed)
+    fit = f"run it on a {SENSOR_NAMES[sensor]} scene" if sensor else "run it on a scene with them"
+    if card.name != "spectral-forest" and {"red", "nir"} <= set(available):
+        fit += ", or builtin:spectral-forest (red and nir) on this one"
+    return f"{fit}; name the scene's bands with `bands` only if the file names them wrongly"

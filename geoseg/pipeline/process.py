@@ -32,12 +32,14 @@ from geoseg.cluster.streaming import stream_blocks
 from geoseg.errors import ConfigError, OutputError, SceneError
 from geoseg.locations import output_folder
 from geoseg.manifest import (
+    MANIFEST,
     ClassCount,
     ClassRaster,
     Manifest,
     ModelRecord,
     SceneRecord,
     TileCounts,
+    listed_outputs,
 )
 from geoseg.models import Model, ModelRef, model_card, resolve_model
 from geoseg.pipeline.vectorize import vectorize_job
@@ -139,13 +141,14 @@ def _segment(
         done = Manifest.read(plan.out_dir)
     except ConfigError:  # an older or foreign manifest: the outputs are written again
         done = None
+    files = planned_outputs(plan, config)
     if (
         not config.overwrite
         and done is not None
-        and done.is_complete(plan.out_dir, plan.fingerprint)
+        and done.is_complete(plan.out_dir, plan.fingerprint, files)
     ):
         return SceneResult(name, "skipped", "up to date", done.output_paths(plan.out_dir))
-    _prepare_output(plan, keep_blocks=not config.overwrite)
+    _prepare_output(plan, keep_blocks=not config.overwrite, files=files)
     started = time.perf_counter()
     stats = yield from stream_blocks(plan, model, progress)
     if stats.valid_pixels == 0:
@@ -156,7 +159,7 @@ def _segment(
     )
     n_polygons = None
     if config.polygons is not None:
-        outputs["polygons"] = plan.out_dir / "polygons.gpkg"
+        outputs["polygons"] = plan.out_dir / files["polygons"]
         n_polygons = yield from vectorize_job(
             outputs["classes"],
             outputs["polygons"],
@@ -168,13 +171,13 @@ def _segment(
         outputs["quicklook"] = yield from call(
             Task(
                 tasks.write_quicklook,
-                (plan.scene, outputs.get("polygons"), plan.out_dir / "quicklook.png"),
+                (plan.scene, outputs.get("polygons"), plan.out_dir / files["quicklook"]),
                 "quicklook",
             )
         )
     [pixels] = yield Wait((counts,))
     seconds = time.perf_counter() - started
-    item = {"stac_item": plan.out_dir / ITEM_FILE}
+    item = {"stac_item": plan.out_dir / files["stac_item"]}
     manifest = scene_manifest(
         plan,
         config,
@@ -226,11 +229,47 @@ def assemble_job(store: BlockStore, blocks: list, out_dir: Path) -> Job[dict[str
     return {layer.name: path for layer, path in zip(store.layers, paths, strict=True)}
 
 
-def _prepare_output(plan: ScenePlan, keep_blocks: bool) -> None:
-    """Make the scene's output folder, drop a stale manifest, keep only still-valid blocks."""
+# Every file a scene run may write beside its manifest (``planned_outputs`` says which a given
+# run writes): the only names a run ever removes as an earlier run's leftovers.
+SCENE_FILES = {
+    "probability": "probability.tif",
+    "classes": "classes.tif",
+    "polygons": "polygons.gpkg",
+    "quicklook": "quicklook.png",
+    "stac_item": ITEM_FILE,
+}
+
+
+def planned_outputs(plan: ScenePlan, config: ProcessConfig) -> dict[str, str]:
+    """The outputs (manifest key → file name) a run of ``config`` writes for ``plan``. Earlier
+    outputs are up to date only when their manifest lists exactly these: a rerun with
+    ``quicklook`` (or without polygons) writes (or removes) files, not only the fingerprint's."""
+    wanted = {layer.name for layer in plan.store.layers} | {"stac_item"}
+    if config.polygons is not None:
+        wanted.add("polygons")
+    if config.quicklook:
+        wanted.add("quicklook")
+    return {key: SCENE_FILES[key] for key in SCENE_FILES if key in wanted}
+
+
+def remove_earlier_outputs(out_dir: Path, files: dict[str, str]) -> list[str]:
+    """Remove the files an earlier run wrote into ``out_dir`` that this run (``files``) does not
+    write, so that one folder never mixes two runs' outputs (another model's quicklook.png, the
+    polygons of a run with them). Only a file both the earlier manifest lists and geoseg names
+    (``SCENE_FILES``) is removed: a user's own files in the folder are never touched."""
+    stale = (listed_outputs(out_dir) & set(SCENE_FILES.values())) - set(files.values())
+    for name in sorted(stale):
+        (out_dir / name).unlink(missing_ok=True)
+    return sorted(stale)
+
+
+def _prepare_output(plan: ScenePlan, keep_blocks: bool, files: dict[str, str]) -> None:
+    """Make the scene's output folder, remove an earlier run's outputs this run does not write,
+    drop the stale manifest (last: it names what to remove), keep only still-valid blocks."""
     try:
         plan.out_dir.mkdir(parents=True, exist_ok=True)
-        (plan.out_dir / "manifest.json").unlink(missing_ok=True)
+        remove_earlier_outputs(plan.out_dir, files)
+        (plan.out_dir / MANIFEST).unlink(missing_ok=True)
         plan.store.reset(plan.fingerprint, len(plan.tiling.blocks()), keep_blocks)
     except OSError as exc:
         raise OutputError(
@@ -274,7 +313,12 @@ def scene_manifest(
         inputs=plan.inputs,
         scenes=(SceneRecord.of(scene, plan.info.bands),),
         model=ModelRecord(id=plan.model.id, card=card.model_dump(mode="json")),
-        parameters=plan.parameters | {"batch_size": config.batch_size, "model_spec": config.model},
+        parameters=plan.parameters
+        | {
+            "batch_size": config.batch_size,
+            "model_spec": config.model,
+            "quicklook": config.quicklook,
+        },
         outputs={layer: path.name for layer, path in outputs.items()},
         class_rasters={
             "classes": ClassRaster(

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Unpack
 
 from geoseg.cluster import RunArgs, using
+from geoseg.options import ProcessConfig
 from geoseg.pipeline.change import change, change_pairs
 from geoseg.pipeline.process import process
 from geoseg.results import ChangeResult, SceneResult
@@ -32,16 +33,26 @@ class WorkflowResult:
 
 
 def run_workflow(
-    path: str | Path, *, allow_outside: bool = False, **run: Unpack[RunArgs]
+    path: str | Path,
+    *,
+    allow_outside: bool = False,
+    overwrite: bool = False,
+    out_dir: str | Path | None = None,
+    **run: Unpack[RunArgs],
 ) -> WorkflowResult:
     """Validate the workflow at ``path``, then run its steps; outputs go under ``outputs.dir``
     (``scenes/`` for process, ``change/`` for change). The workflow's ``cluster`` section says
     where, unless ``run`` gives a client, or cluster options that override it. A workflow whose
     local scenes or outputs lead outside its project root (``geoseg.workflows.project_root``) is
-    refused, before anything is read or written, unless ``allow_outside``."""
+    refused, before anything is read or written, unless ``allow_outside``.
+
+    ``overwrite`` redoes scenes whose outputs are up to date, as ``process``'s does (the
+    workflow's own ``process.overwrite`` still counts). ``out_dir`` replaces ``outputs.dir``:
+    the caller's choice, so it is not held to the project root (tests and notebooks write into
+    a temporary folder instead of the user's ``out/``)."""
     workflow, base = load_workflow(path, allow_outside=allow_outside)
-    out = base / workflow.outputs.dir
-    config = process_config(workflow, base)
+    out = Path(out_dir).absolute() if out_dir is not None else base / workflow.outputs.dir
+    config = with_overwrite(process_config(workflow, base), overwrite)
     paths = scene_paths(workflow, base)
     cluster = cluster_options(workflow, run.get("cluster"))
     scenes: list[SceneResult] = []
@@ -68,3 +79,9 @@ def run_workflow(
                     for before, after in workflow.change.pairs
                 ]
     return WorkflowResult(workflow.name, out, scenes, changes)
+
+
+def with_overwrite(config: ProcessConfig, overwrite: bool) -> ProcessConfig:
+    """``config``, redoing up-to-date scenes when ``overwrite`` (never the reverse: a workflow
+    that says ``overwrite: true`` keeps it)."""
+    return config.replace(overwrite=True) if overwrite else config
