@@ -568,6 +568,9 @@ def run(
             "folder, or the parent of a workflows/ folder).",
         ),
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Redo scenes whose outputs are up to date.")
+    ] = False,
 ) -> None:
     """Run a workflow file's steps (process, change) on a Dask cluster."""
     with one_line_errors():
@@ -580,7 +583,11 @@ def run(
             console.print(f"Dask dashboard: {client.dashboard_link}")
             with scene_progress(console, progress) as update:
                 result = run_workflow(
-                    workflow, client=client, progress=update, allow_outside=allow_outside
+                    workflow,
+                    client=client,
+                    progress=update,
+                    allow_outside=allow_outside,
+                    overwrite=overwrite,
                 )
     if result.scenes:
         console.print(results_table(result.scenes))

@@ -163,13 +163,17 @@ def scene_item(
     }
     item.stac_extensions.append(PROJECTION)
     for key, path in outputs.items():
-        media, roles, title = _OUTPUT_ASSETS.get(key, (None, ["data"], key))
+        style = (STYLE_MEDIA, ["metadata"], f"QGIS style of {key.removesuffix('_style')}")
+        media, roles, title = _OUTPUT_ASSETS.get(
+            key, style if key.endswith("_style") else (None, ["data"], key)
+        )
         item.add_asset(key, pystac.Asset(f"./{path.name}", title, media_type=media, roles=roles))
     if scene.item is not None:
         item.add_link(pystac.Link("derived_from", scene.item, pystac.MediaType.JSON))
     return item
 
 
+STYLE_MEDIA = "application/xml"  # a QGIS .qml style
 PROJECTION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 _OUTPUT_ASSETS = {
     "probability": (pystac.MediaType.COG, ["data"], "Class probabilities"),

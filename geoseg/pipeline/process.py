@@ -226,7 +226,13 @@ def assemble_job(store: BlockStore, blocks: list, out_dir: Path) -> Job[dict[str
             )
         )
     paths = yield Wait(tuple(handles))
-    return {layer.name: path for layer, path in zip(store.layers, paths, strict=True)}
+    outputs = {layer.name: path for layer, path in zip(store.layers, paths, strict=True)}
+    # Each layer with a QGIS style got it beside its raster (``BlockStore.assemble``).
+    return outputs | {
+        f"{layer.name}_style": path.with_suffix(".qml")
+        for layer, path in zip(store.layers, paths, strict=True)
+        if layer.style() is not None
+    }
 
 
 # Every file a scene run may write beside its manifest (``planned_outputs`` says which a given
@@ -234,6 +240,8 @@ def assemble_job(store: BlockStore, blocks: list, out_dir: Path) -> Job[dict[str
 SCENE_FILES = {
     "probability": "probability.tif",
     "classes": "classes.tif",
+    "probability_style": "probability.qml",
+    "classes_style": "classes.qml",
     "polygons": "polygons.gpkg",
     "quicklook": "quicklook.png",
     "stac_item": ITEM_FILE,
@@ -245,6 +253,7 @@ def planned_outputs(plan: ScenePlan, config: ProcessConfig) -> dict[str, str]:
     outputs are up to date only when their manifest lists exactly these: a rerun with
     ``quicklook`` (or without polygons) writes (or removes) files, not only the fingerprint's."""
     wanted = {layer.name for layer in plan.store.layers} | {"stac_item"}
+    wanted |= {f"{layer.name}_style" for layer in plan.store.layers if layer.style() is not None}
     if config.polygons is not None:
         wanted.add("polygons")
     if config.quicklook:
