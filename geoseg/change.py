@@ -163,8 +163,8 @@ def summary(counts: dict[str, float], before: Scene, after: Scene, rule: LossRul
         **{
             "scene_before": before.name,
             "scene_after": after.name,
-            "date_before": date_text(before),
-            "date_after": date_text(after),
+            "date_before": before.date_text,
+            "date_after": after.date_text,
             **{
                 f"{key}_ha": round(counts.get(f"{key}_ha", 0.0), 2)
                 for key in ("forest_before", "forest_after", "loss", "gain")
@@ -176,13 +176,6 @@ def summary(counts: dict[str, float], before: Scene, after: Scene, rule: LossRul
             "rule": rule.model_dump(),
         }
     )
-
-
-def date_text(scene: Scene) -> str | None:
-    """The scene's date as precise as it is known: ``2021-05-27`` or ``2000``."""
-    if scene.date is None:
-        return None
-    return scene.date.isoformat() if scene.date_precision == "day" else f"{scene.date:%Y}"
 
 
 def normalised_to(

@@ -97,7 +97,7 @@ def write_change_quicklook(
 
 def _when(scene: Scene) -> str:
     """A panel's date and scene name (the date first: it is what tells the panels apart)."""
-    return f"{scene.date.isoformat()}  {scene.name}" if scene.date else scene.name
+    return f"{scene.date_text}  {scene.name}" if scene.date else scene.name
 
 
 def _with_titles(row: Image.Image, panel_width: int, titles: tuple[str, ...]) -> Image.Image:

@@ -207,11 +207,7 @@ def scenes_table(found: list[tuple[SceneSource, Scene | SceneError]]) -> Table:
             table.add_row(source.name, Text(f"problem: {scene}", style="red"))
             continue
         grid = scene.grid
-        date = (
-            f"{scene.date:%Y-%m-%d}"
-            if scene.date_precision == "day"
-            else (f"{scene.date:%Y}" if scene.date else "unknown")
-        )
+        date = scene.date_text or "unknown"
         bands = "  ".join(f"{b.label}→{b.name}" for b in scene.bands)
         if scene.unmapped:
             bands += f"  (unnamed: {', '.join(scene.unmapped)})"

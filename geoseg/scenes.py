@@ -118,6 +118,11 @@ class Scene:
         return tuple(dict.fromkeys(b.path for b in self.bands))
 
     @property
+    def date_text(self) -> str | None:
+        """The date as precise as it is known: ``2021-05-27``, or ``2000`` for a composite."""
+        return date_text(self.date, self.date_precision)
+
+    @property
     def band_names(self) -> tuple[str, ...]:
         return tuple(b.name for b in self.bands)
 
@@ -674,6 +679,13 @@ _DATE_TAGS = (
 )
 _DATE = re.compile(r"(?<!\d)(19[7-9]\d|20\d\d)([-_.]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?!\d)")
 _YEAR = re.compile(r"(?<!\d)(19[7-9]\d|20\d\d)(?!\d)")
+
+
+def date_text(date: dt.date | None, precision: str | None) -> str | None:
+    """A date as precise as it is known, the same in every output: ``2021-05-27`` or ``2000``."""
+    if date is None:
+        return None
+    return f"{date:%Y}" if precision == "year" else date.isoformat()
 
 
 def acquisition_date(text: str) -> tuple[dt.date | None, str | None]:

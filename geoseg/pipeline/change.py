@@ -20,7 +20,6 @@ from geoseg.change import (
     ChangeOptions,
     check_dates,
     consecutive_pairs,
-    date_text,
     normalised_to,
     summary,
     total,
@@ -251,8 +250,8 @@ def loss_polygon_info(before: SceneInfo, after: SceneInfo) -> PolygonInfo:
         (
             ("scene_before", before.scene.name),
             ("scene_after", after.scene.name),
-            ("date_before", date_text(before.scene)),
-            ("date_after", date_text(after.scene)),
+            ("date_before", before.scene.date_text),
+            ("date_after", after.scene.date_text),
             ("model", before.card.name),
         ),
         mean_column="mean_probability_drop",

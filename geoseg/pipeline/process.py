@@ -297,9 +297,7 @@ def _polygon_options(plan: ScenePlan, config: ProcessConfig) -> VectorizeOptions
 def polygon_info(plan: ScenePlan) -> PolygonInfo:
     """The attributes each polygon of a scene carries: scene, date and model."""
     scene = plan.scene
-    return PolygonInfo.for_scene(
-        scene.name, scene.date.isoformat() if scene.date else None, plan.model.id
-    )
+    return PolygonInfo.for_scene(scene.name, scene.date_text, plan.model.id)
 
 
 def scene_manifest(

@@ -14,7 +14,7 @@ from geoseg.locations import absolute
 from geoseg.manifest import ClassRaster, Manifest
 from geoseg.models.spectral import SpectralForestModel
 from geoseg.results import PolygonsResult
-from geoseg.scenes import acquisition_date
+from geoseg.scenes import acquisition_date, date_text
 from geoseg.tiling import blocks
 from geoseg.vectorizing import PolygonInfo, PolygonOptions, VectorizeOptions
 from geoseg.version import __version__
@@ -132,10 +132,10 @@ def described_raster(classes: str | Path) -> tuple[ClassRaster, PolygonInfo, Pat
     classes = Path(classes)
     manifest = Manifest.read(classes.parent)
     if manifest is None:
-        date, _ = acquisition_date(classes.stem)
+        date, precision = acquisition_date(classes.stem)
         return (
             ClassRaster(classes=SpectralForestModel.card.classes),
-            PolygonInfo.for_scene(classes.stem, date.isoformat() if date else None, ""),
+            PolygonInfo.for_scene(classes.stem, date_text(date, precision), ""),
             None,
         )
     raster = manifest.class_raster(classes)

@@ -290,7 +290,7 @@ def train(
         update={
             "training": {
                 "scene": scene.name,
-                "date": scene.date.isoformat() if scene.date else None,
+                "date": scene.date_text,
                 "labels": labels_note,
                 "seed": config.seed,
                 "best_epoch": best[1]["epoch"],
