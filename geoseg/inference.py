@@ -81,7 +81,7 @@ def predict_batch(
 ) -> TileBatch:
     """Read the batch's strip, run the model on its tiles that have data, return probabilities."""
     net = as_model(model)
-    bands = net.input_bands(scene.band_names)
+    bands = net.input_bands(scene.band_names, scene.sensor)
     strip = strip_window(tiles)
     data, valid = scene.read(strip, bands)
     kept, inputs, masks = [], [], []

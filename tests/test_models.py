@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from geoseg import ProcessConfig, process
 from geoseg.cli import app
 from geoseg.cluster.connect import cluster_shape, local_cluster
+from geoseg.cluster.tasks import describe_scene
 from geoseg.errors import ModelError
 from geoseg.models import DEFAULT_MODEL, ModelRef, load_model, resolve_model
 from geoseg.models.base import ModelCard, require_bands
@@ -36,9 +37,9 @@ from geoseg.models.torch_models import (
     load_checkpoint,
     save_checkpoint,
 )
-from geoseg.scenes import find_scenes, open_scene
+from geoseg.scenes import SceneOptions, find_scenes, open_scene
 
-from .conftest import S2_SAMPLE, write_raster
+from .conftest import S2_SAMPLE, SAMPLES, write_raster
 
 BANDS = ("blue", "green", "red", "nir")
 
@@ -621,3 +622,11 @@ def test_the_cli_refuses_a_bad_checkpoint_in_one_line_before_any_scene(
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines()[-1] == f"error: {expected}"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_scene_s_sensor_reaches_the_band_message_from_the_pipeline(tmp_path: Path) -> None:
+    """``describe_scene`` (what a worker runs) passes the scene's sensor to the model."""
+    [source] = find_scenes(SAMPLES / "costarica_landsat5_1986-02-06.tif")
+    ref = resolve_model("builtin:unet-mobilenetv2-aberystwyth")
+    with pytest.raises(ModelError, match="this scene is Landsat TM/ETM\\+ with 4 bands"):
+        describe_scene(source, SceneOptions(), ref)

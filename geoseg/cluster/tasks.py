@@ -87,7 +87,7 @@ def describe_scene(
 ) -> SceneInfo:
     scene = open_scene(source, options)
     net = as_model(model)
-    return SceneInfo(scene, net.input_bands(scene.band_names), net.card)
+    return SceneInfo(scene, net.input_bands(scene.band_names, scene.sensor), net.card)
 
 
 @task(keep_heap=True)

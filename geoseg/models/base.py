@@ -106,8 +106,9 @@ class Model(Protocol):
 
     card: ModelCard
 
-    def input_bands(self, available: tuple[str, ...]) -> tuple[str, ...]:
-        """The bands to read from a scene that has ``available``; raises ``ModelError`` if short."""
+    def input_bands(self, available: tuple[str, ...], sensor: str | None = None) -> tuple[str, ...]:
+        """The bands to read from a scene that has ``available`` (of ``sensor``, when known);
+        raises ``ModelError`` if short."""
         ...
 
     def predict(self, x: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:

@@ -51,9 +51,9 @@ class SpectralForestModel:
 
     card = CARD
 
-    def input_bands(self, available: tuple[str, ...]) -> tuple[str, ...]:
+    def input_bands(self, available: tuple[str, ...], sensor: str | None = None) -> tuple[str, ...]:
         optional = ("swir22",) if "swir22" in available else ()
-        return require_bands(self.card, available, ("red", "nir")) + optional
+        return require_bands(self.card, available, ("red", "nir"), sensor) + optional
 
     def predict(self, x: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
         band = {name: x[:, i] for i, name in enumerate(bands)}

@@ -90,8 +90,8 @@ class TorchModel:
         self._mean = torch.tensor(norm.mean if norm else [0.0] * len(card.bands)).view(shape)
         self._std = torch.tensor(norm.std if norm else [1.0] * len(card.bands)).view(shape)
 
-    def input_bands(self, available: tuple[str, ...]) -> tuple[str, ...]:
-        return require_bands(self.card, available, self.card.bands)
+    def input_bands(self, available: tuple[str, ...], sensor: str | None = None) -> tuple[str, ...]:
+        return require_bands(self.card, available, self.card.bands, sensor)
 
     def predict(self, x: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
         batch = torch.from_numpy(np.ascontiguousarray(x))

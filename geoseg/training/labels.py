@@ -158,7 +158,7 @@ class SpectralLabels:
 
     def read(self, scene: Scene, window: Window) -> np.ndarray:
         model = SpectralForestModel()
-        bands = model.input_bands(scene.band_names)
+        bands = model.input_bands(scene.band_names, scene.sensor)
         data, valid = scene.read(window, bands)
         forest = model.predict(data[None], bands)[0, 1]
         out = np.full(forest.shape, IGNORE, np.uint8)
