@@ -15,11 +15,13 @@ arguments and doing its own I/O:
 
 import functools
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import pyogrio
+from rasterio.errors import NodataShadowWarning
 
 from geoseg import change, heap, inference, quicklook, store, vectorizing
 from geoseg.errors import GeosegError
@@ -42,6 +44,10 @@ R = TypeVar("R")
 # logs, would otherwise reach the terminal raw from every worker (a logger without handlers
 # prints through Python's last-resort handler): "_tiffWriteProc: No space left on device".
 logging.getLogger("rasterio").addHandler(logging.NullHandler())
+# A 4-band composite with nodata: GDAL may call band 4 alpha, and nodata is what geoseg uses
+# (``Scene.read``). Set for the whole worker process: ``warnings.catch_warnings`` is not
+# thread-safe, and a worker's threads read at once (the warning reached the terminal).
+warnings.filterwarnings("ignore", category=NodataShadowWarning)
 
 
 def task(keep_heap: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]:
