@@ -23,7 +23,16 @@ from geoseg.stac import ITEM_FILE
 
 from .conftest import BGRN, SAMPLES, forest_scene, write_raster
 
-OUTPUTS = ("probability.tif", "classes.tif", "polygons.gpkg", ITEM_FILE, MANIFEST)
+# Each raster has its QGIS style beside it (``.qml``, loaded by QGIS with the same name).
+OUTPUTS = (
+    "probability.tif",
+    "probability.qml",
+    "classes.tif",
+    "classes.qml",
+    "polygons.gpkg",
+    ITEM_FILE,
+    MANIFEST,
+)
 
 
 def by_name(results: list[SceneResult]) -> dict[str, SceneResult]:
