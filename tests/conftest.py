@@ -97,6 +97,28 @@ def sample_run(
     return out, process(SAMPLES, out, ProcessConfig(block_size=256), client=client)
 
 
+def write_huge_sparse(path: Path) -> Path:
+    """A GeoTIFF claiming 1,000,000² pixels in a few MB (tile offsets only, no data written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "driver": "GTiff",
+        "count": 4,
+        "height": 1_000_000,
+        "width": 1_000_000,
+        "dtype": "uint16",
+        "crs": "EPSG:32720",
+        "transform": Affine(10, 0, 500_000, 0, -10, 9_000_000),
+        "tiled": True,
+        "blockxsize": 2048,
+        "blockysize": 2048,
+        "sparse_ok": True,
+        "bigtiff": "YES",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.descriptions = BGRN
+    return path
+
+
 PUCALLPA_BANDS = {"swir16": "SWIR1", "nir": "NIR", "red": "Red", "green": "Green"}  # file order
 
 

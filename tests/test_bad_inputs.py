@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 from geoseg.cli import app
 from geoseg.manifest import MANIFEST
 
-from .conftest import BGRN, SAMPLES, forest_scene, write_raster
+from .conftest import BGRN, SAMPLES, forest_scene, write_huge_sparse, write_raster
 from .test_pipeline import _bad_scenes
 
 runner = CliRunner()
@@ -138,23 +138,7 @@ def name_not_utf8(at: At) -> None:
 
 
 def huge_sparse(at: At) -> None:
-    """1,000,000² pixels claimed in a few MB (tile offsets only)."""
-    profile = {
-        "driver": "GTiff",
-        "count": 4,
-        "height": 1_000_000,
-        "width": 1_000_000,
-        "dtype": "uint16",
-        "crs": "EPSG:32720",
-        "transform": Affine(10, 0, 500_000, 0, -10, 9_000_000),
-        "tiled": True,
-        "blockxsize": 2048,
-        "blockysize": 2048,
-        "sparse_ok": True,
-        "bigtiff": "YES",
-    }
-    with rasterio.open(at.folder / "huge.tif", "w", **profile) as dst:
-        dst.descriptions = BGRN
+    write_huge_sparse(at.folder / "huge.tif")
 
 
 # --- commands of their own --------------------------------------------------------------------

@@ -21,7 +21,7 @@ from geoseg.manifest import MANIFEST, Manifest
 from geoseg.plan import WORK_DIR
 from geoseg.stac import ITEM_FILE
 
-from .conftest import BGRN, SAMPLES, forest_scene, write_raster
+from .conftest import BGRN, SAMPLES, forest_scene, write_huge_sparse, write_raster
 
 # Each raster has its QGIS style beside it (``.qml``, loaded by QGIS with the same name).
 OUTPUTS = (
@@ -419,24 +419,7 @@ def test_a_scene_claiming_a_huge_grid_is_refused_and_the_good_scene_beside_it_ru
     client: Client, tmp_path: Path
 ) -> None:
     """A 1,000,000² sparse TIFF (a few MB on disk: tile offsets only) beside a good scene."""
-    huge = tmp_path / "in" / "huge_2020-01-01.tif"
-    huge.parent.mkdir()
-    profile = {
-        "driver": "GTiff",
-        "count": 4,
-        "height": 1_000_000,
-        "width": 1_000_000,
-        "dtype": "uint16",
-        "crs": "EPSG:32720",
-        "transform": Affine(10, 0, 500_000, 0, -10, 9_000_000),
-        "tiled": True,
-        "blockxsize": 2048,
-        "blockysize": 2048,
-        "sparse_ok": True,
-        "bigtiff": "YES",
-    }
-    with rasterio.open(huge, "w", **profile) as dst:
-        dst.descriptions = BGRN
+    huge = write_huge_sparse(tmp_path / "in" / "huge_2020-01-01.tif")
     assert huge.stat().st_size < 16 * 2**20
     write_raster(tmp_path / "in" / "good.tif", forest_scene(), descriptions=BGRN)
     results = by_name(process(tmp_path / "in", tmp_path / "out", client=client))
